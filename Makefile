@@ -1,0 +1,64 @@
+# mer: two commands do all set-up. `make repro` runs the pipeline, `make test` the tests.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PATH := $(abspath $(BIN)):$(PATH)
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export PYTHONHASHSEED ?= 0
+
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
+
+$(STAMP): requirements.txt settings.ini
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps musicnn==0.1.0
+	$(PY) -m pip install -q --no-deps -e .
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	@touch $@
+
+venv: $(STAMP)  ## create .venv with the pinned wheels
+
+ffmpeg:  ## install ffmpeg from Debian packages when missing
+	@command -v ffmpeg >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null; }
+	@command -v ffmpeg >/dev/null || { echo "ffmpeg is required: apt-get install ffmpeg" >&2; exit 1; }
+
+chromium:  ## install headless Chromium (docs test) when missing
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || echo "chromium could not be installed; the docs browser test will skip" >&2
+
+setup: venv ffmpeg  ## everything the pipeline needs
+	@$(BIN)/dvc config --local core.analytics false 2>/dev/null || true
+
+repro: setup  ## run the DVC pipeline on the embedded synthetic default (and real data when MER_DATA/params enable it)
+	$(BIN)/dvc repro $(REPRO_ARGS)
+	$(BIN)/dvc metrics show
+
+repro-real: setup  ## also run the real-data experiments on ../shared/data or $$MER_DATA (quick profile)
+	$(BIN)/dvc repro -S data.real=true $(REPRO_ARGS)
+
+check-clean:  ## nbdev_clean + nbdev_export must leave git clean
+	$(BIN)/nbdev_clean
+	$(BIN)/nbdev_export
+	@if [ -n "$$(git status --porcelain -- nbs mer)" ]; then echo "nbdev_clean/nbdev_export changed files: notebooks and library drifted" >&2; git status --porcelain -- nbs mer >&2; git diff --stat -- nbs mer >&2; exit 1; fi
+
+test: setup chromium check-clean  ## notebook tests + pytest
+	$(BIN)/nbdev_test --n_workers 2 --do_print --timing
+	$(BIN)/python -m pytest -q -ra tests
+
+test-slow: setup  ## also the slow notebook cells (tiny overfit checks)
+	$(BIN)/nbdev_test --n_workers 2 --flags slow
+
+docs: setup  ## build the docs site offline into _docs/
+	$(BIN)/python -m mer.docs
+
+lab: setup  ## JupyterLab on the project kernel
+	$(BIN)/jupyter lab --allow-root --no-browser --notebook-dir=.
+
+clean-outputs:  ## remove pipeline outputs (keeps data caches)
+	rm -rf reports features models
+
+.PHONY: help venv ffmpeg chromium setup repro repro-real check-clean test test-slow docs lab clean-outputs
