@@ -1,0 +1,49 @@
+"""The rendered docs site, seen as a reader sees it: headless Chromium loads pages and we look for their headings."""
+import shutil, subprocess, tempfile
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SITE = ROOT / "_docs"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]
+
+pytestmark = [pytest.mark.skipif(not (SITE / "index.html").exists(), reason="docs not built: run `make docs` (make test does)"),
+              pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (make test installs it: apt-get install chromium)")]
+
+def dom(page: Path) -> str:
+    with tempfile.TemporaryDirectory() as prof:
+        r = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={prof}", "--virtual-time-budget=3000", "--dump-dom", page.as_uri()],
+                           capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return r.stdout
+
+def headings(html: str) -> list[str]:
+    from html.parser import HTMLParser
+    class P(HTMLParser):
+        def __init__(self): super().__init__(); self.h, self.cur = [], None
+        def handle_starttag(self, tag, attrs):
+            if tag in ("h1", "h2"): self.cur = ""
+        def handle_endtag(self, tag):
+            if tag in ("h1", "h2") and self.cur is not None: self.h.append(self.cur.strip().rstrip("¶").strip()); self.cur = None
+        def handle_data(self, data):
+            if self.cur is not None: self.cur += data
+    p = P(); p.feed(html); return p.h
+
+def test_home_page_renders_with_navigation_and_search():
+    html = dom(SITE / "index.html")
+    hs = headings(html)
+    assert any("mer" in h.lower() for h in hs), hs
+    assert "Results" in html and "Benchmark" in html            # navigation reaches the benchmark page
+    assert (SITE / "search" / "search_index.js").exists() or (SITE / "search" / "search_index.json").exists()
+
+def test_benchmark_page_renders():
+    page = SITE / "results" / "benchmark.html"
+    assert page.exists(), "benchmark page missing from the site"
+    hs = headings(dom(page))
+    assert any("benchmark" in h.lower() for h in hs), hs
+
+def test_library_pages_render():
+    for name, title in [("00_config.html", "config"), ("21_evaluate.html", "evaluate")]:
+        assert title in [h.lower() for h in headings(dom(SITE / name))]

@@ -1,0 +1,46 @@
+"""Write README.md from nbs/index.ipynb without Quarto (nbdev_readme needs it).
+
+Markdown cells are copied; code cells become ```python blocks (cells marked `#| hide` are dropped); a results section is
+filled from metrics/benchmark.json when the pipeline has produced it. `--check` exits 1 if README.md is out of date.
+"""
+from __future__ import annotations
+import argparse, json, sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MARK = "<!-- results -->"
+
+def results_md() -> str:
+    p = ROOT / "metrics" / "benchmark.json"
+    if not p.exists(): return "_Run `make repro` to produce the benchmark; its best results appear here._\n"
+    b = json.loads(p.read_text())
+    lines = ["| task | best model | metric | value [95% CI] |", "|---|---|---|---|"]
+    for row in b.get("best", []):
+        lines.append(f"| {row['task']} | `{row['model']}` | {row['metric']} | {row['value']} |")
+    note = b.get("note", "")
+    return "\n".join(lines) + ("\n\n" + note if note else "") + "\n"
+
+def render() -> str:
+    nb = json.loads((ROOT / "nbs" / "index.ipynb").read_text())
+    out = ["<!-- generated from nbs/index.ipynb by tools/make_readme.py: edit the notebook, not this file -->\n"]
+    for c in nb["cells"]:
+        s = "".join(c["source"]) if isinstance(c["source"], list) else c["source"]
+        if c["cell_type"] == "markdown": out.append(s.replace(MARK, results_md()).rstrip() + "\n")
+        elif c["cell_type"] == "code":
+            if any(l.strip().startswith("#| hide") or l.strip().startswith("#|hide") for l in s.splitlines()): continue
+            code = "\n".join(l for l in s.splitlines() if not l.startswith("#|")).strip()
+            if code: out.append(f"```python\n{code}\n```\n")
+    return "\n".join(out)
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(); ap.add_argument("--check", action="store_true"); a = ap.parse_args(argv)
+    text = render(); readme = ROOT / "README.md"
+    if a.check:
+        if not readme.exists() or readme.read_text() != text:
+            print("README.md is out of date: run `python tools/make_readme.py`", file=sys.stderr); return 1
+        return 0
+    tmp = readme.with_suffix(".md.tmp"); tmp.write_text(text); tmp.replace(readme)
+    print("README.md written"); return 0
+
+if __name__ == "__main__":
+    sys.exit(main())
