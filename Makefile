@@ -44,16 +44,21 @@ check-clean:  ## nbdev_clean + nbdev_export must leave git clean
 	$(BIN)/nbdev_clean
 	$(BIN)/nbdev_export
 	@if [ -n "$$(git status --porcelain -- nbs mer)" ]; then echo "nbdev_clean/nbdev_export changed files: notebooks and library drifted" >&2; git status --porcelain -- nbs mer >&2; git diff --stat -- nbs mer >&2; exit 1; fi
+	$(BIN)/python tools/make_readme.py --check
 
-test: setup chromium check-clean  ## notebook tests + pytest
-	$(BIN)/nbdev_test --n_workers 2 --do_print --timing
+test: setup chromium check-clean  ## notebook tests + docs site + pytest
+	$(BIN)/nbdev_test --n_workers 2 --timing
+	$(BIN)/python tools/build_docs.py
 	$(BIN)/python -m pytest -q -ra tests
 
 test-slow: setup  ## also the slow notebook cells (tiny overfit checks)
 	$(BIN)/nbdev_test --n_workers 2 --flags slow
 
-docs: setup  ## build the docs site offline into _docs/
-	$(BIN)/python -m mer.docs
+docs: setup  ## build the docs site offline into _docs/ (nbdev_proc_nbs + MkDocs; Quarto cannot be installed here)
+	$(BIN)/python tools/build_docs.py
+
+readme:  ## regenerate README.md from nbs/index.ipynb
+	$(BIN)/python tools/make_readme.py
 
 lab: setup  ## JupyterLab on the project kernel
 	$(BIN)/jupyter lab --allow-root --no-browser --notebook-dir=.
@@ -61,4 +66,4 @@ lab: setup  ## JupyterLab on the project kernel
 clean-outputs:  ## remove pipeline outputs (keeps data caches)
 	rm -rf reports features models
 
-.PHONY: help venv ffmpeg chromium setup repro repro-real check-clean test test-slow docs lab clean-outputs
+.PHONY: help venv ffmpeg chromium setup repro repro-real check-clean test test-slow docs readme lab clean-outputs
