@@ -67,6 +67,19 @@ def test_logmel_delbouys_matches_reference(n_fft, hop):
     np.testing.assert_allclose(sp.logmel_delbouys(x, SR, n_fft=n_fft, hop=hop), ref, rtol=1e-4, atol=1e-4)
 
 
+def test_mel_short_matches_reference():
+    "Spotify-deck mel: 5 s from 10 s, 128 mels, dB re the max, floored 80 dB down; stereo is averaged first."
+    y = noise(16 * SR, 2, seed=4)
+    seg = y.mean(0)[10 * SR:15 * SR]
+    ref = 10 * np.log10(np.maximum(ref_mel_power(seg, SR, 2048, 512, 128), 1e-10)).T
+    ref = np.maximum(ref - ref.max(), -80.0)
+    got = sp.mel_short(y, SR)
+    assert got.shape == ref.shape == (128, 216)
+    np.testing.assert_allclose(got, ref, atol=2e-3)
+    short = sp.mel_short(noise(3 * SR, seed=5), SR)                       # shorter than 15 s: from 0 s, zero-padded
+    assert short.shape == (128, 216) and short[:, -1].max() == -80.0
+
+
 def test_paper_shapes():
     y30 = noise(30 * SR)
     assert sp.logmel_delbouys(y30).shape == (1292, 40)
@@ -188,6 +201,16 @@ def test_descriptor_loudness_and_harmonicity():
     assert set(a) == set(c) and all(np.isfinite(v) for v in a.values())
 
 
+def test_descriptor_speechiness_and_energy():
+    "Speechiness = share of envelope modulation at syllable rates (3-8 Hz); energy (mean RMS) is linear in amplitude."
+    t = np.arange(6 * SR) / SR
+    n = noise(6 * SR, scale=1.0, seed=3)
+    d = {f: descriptors((0.2 * n * (0.5 + 0.5 * np.sin(2 * np.pi * f * t)) ** 2).astype(np.float32)) for f in (0.7, 4.5, 12.0)}
+    assert d[4.5]["speechiness"] > 0.5 > max(d[0.7]["speechiness"], d[12.0]["speechiness"])
+    y = (0.2 * n * (0.5 + 0.5 * np.sin(2 * np.pi * 4.5 * t)) ** 2).astype(np.float32)
+    assert abs(descriptors(2 * y)["energy"] / d[4.5]["energy"] - 2.0) < 1e-3
+
+
 def test_estimate_key_rejects_bad_chroma():
     with pytest.raises(ValueError): estimate_key(np.ones(13))
 
@@ -290,3 +313,69 @@ def test_bad_index_and_settings(tmp_path):
         extract(pd.DataFrame({"song_id": ["../a"], "path": ["x"]}), {"logmel": {}}, tmp_path)
     with pytest.raises(ValueError, match="unknown settings"): resolve_repr("logmel", {"nmels": 3})
     with pytest.raises(KeyError, match="unknown representation"): resolve_repr("mfcc_42")
+
+
+# ---------------------------------------------------------------- openSMILE (DEAM's official features) as a representation
+from mer.config import DataNotFound  # noqa: E402
+from mer.features.opensmile import extract_opensmile, opensmile_source  # noqa: E402
+
+OS_COLS = ["F0final_sma_amean", "pcm_RMSenergy_sma_amean", "F0final_sma_stddev", "pcm_RMSenergy_sma_stddev"]
+
+
+def fake_deam_frames(root, frames):
+    "A tiny DEAM root with official-format per-frame files: features/<id>.csv, ';'-separated, frameTime first, 2 Hz."
+    f = Path(root)/"features"; f.mkdir(parents=True)
+    for i, (sid, n) in enumerate(frames.items()):
+        df = pd.DataFrame(np.random.default_rng(i).random((n, len(OS_COLS))), columns=OS_COLS)
+        df.insert(0, "frameTime", np.arange(n) * 0.5)
+        df.to_csv(f/f"{sid}.csv", sep=";", index=False)
+    return Path(root)
+
+
+def test_opensmile_from_fake_frames(tmp_path):
+    root = fake_deam_frames(tmp_path/"DEAM", {"10": 40, "11": 61})
+    (root/"features"/"12.csv").write_text("frameTime;" + ";".join(OS_COLS) + "\n0.0;1;2;3;4\n1.0;2;3;4;5\n")   # not 2 Hz
+    out = tmp_path/"store"
+    r = extract_opensmile(pd.DataFrame({"song_id": ["10", "11", "12", "99"]}), out, root=root, means_csv=tmp_path/"none.csv")
+    st = r.set_index("song_id")
+    assert st.status.to_dict() == {"10": "ok", "11": "ok", "12": "error", "99": "error"}
+    assert "0.5 s apart" in st.error["12"] and "99.csv" in st.error["99"]
+    S = FeatureStore(out)
+    assert S.ids() == ["10", "11"] and S.get("11").shape == (61, 4) and S.get("11").dtype == np.float32
+    assert S.meta["frame_rate"] == 2.0 and S.meta["first_time_s"] == 0.0 and S.meta["columns"] == OS_COLS
+    assert S.meta["config"] == {"repr": "opensmile", "mode": "frames"}
+    T = S.get_table().set_index("song_id")
+    assert list(T.columns) == ["F0final_sma_amean", "pcm_RMSenergy_sma_amean"]          # song mean of every *_amean column
+    raw = pd.read_csv(root/"features"/"11.csv", sep=";")
+    np.testing.assert_allclose(T.loc["11"].to_numpy(), raw[T.columns].mean().to_numpy(), rtol=1e-6)
+    # frame k is at k / 2 s: the annotation at 15.0 s is frame 30, and 2 Hz windows line up with the annotations
+    W = sp.dynamic_windows(S.get("10"), S.meta["frame_rate"], times=[15.0, 15.5], win_s=1.0)
+    np.testing.assert_array_equal(W[0], S.get("10")[29:31]); np.testing.assert_array_equal(W[1], S.get("10")[30:32])
+    # re-runs skip; another mode is refused without overwrite
+    assert (extract_opensmile(["10", "11"], out, root=root).status == "skipped").all()
+    means = tmp_path/"means.csv"; T.reset_index().to_csv(means, index=False)
+    with pytest.raises(ValueError, match="overwrite=True"): extract_opensmile(["10"], out, root=root, means_csv=means, mode="means")
+    r = extract_opensmile(["10"], out, root=root, means_csv=means, mode="means", overwrite=True)
+    assert r.status.tolist() == ["ok"] and FeatureStore(out).ids() == [] and FeatureStore(out).table_ids() == ["10"]
+
+
+def test_opensmile_missing_sources_fail_clearly(tmp_path):
+    with pytest.raises(DataNotFound, match="features.zip"): opensmile_source(tmp_path, tmp_path/"none.csv")
+    with pytest.raises(DataNotFound, match="features.zip"): opensmile_source(tmp_path, mode="frames")
+    with pytest.raises(ValueError, match="duplicate"): extract_opensmile(["1", 1], tmp_path/"s", root=fake_deam_frames(tmp_path/"D", {"1": 3}))
+
+
+def test_opensmile_shared_means():
+    reason = data_skip_reason("DEAM-derived", "opensmile_song_means.csv")
+    if reason: pytest.skip(reason)
+    from mer.data.deam import load_opensmile_means
+    import tempfile
+    ids = ["2", "3", "4", "5", "7", "8", "10", "12", "13", "17"]       # the 10 DEAM songs with audio in the shared data
+    with tempfile.TemporaryDirectory() as d:
+        r = extract_opensmile(ids + ["MT0000004637"], d)                 # a 4Q id: not a DEAM song
+        assert r.status.tolist() == ["ok"] * 10 + ["error"] and "not in" in r.error.iloc[-1]
+        T = FeatureStore(d).get_table().set_index("song_id").loc[ids]
+        M = load_opensmile_means().set_index("song_id").loc[ids]
+        assert list(T.columns) == list(M.columns) and len(T.columns) > 100
+        np.testing.assert_allclose(T.to_numpy(), M.to_numpy(), rtol=1e-12)
+        assert FeatureStore(d).meta["config"]["mode"] == "means"
