@@ -33,12 +33,13 @@ chromium:  ## install headless Chromium (docs test) when missing
 setup: venv ffmpeg  ## everything the pipeline needs
 	@$(BIN)/dvc config --local core.analytics false 2>/dev/null || true
 
-repro: setup  ## run the DVC pipeline on the embedded synthetic default (and real data when MER_DATA/params enable it)
-	$(BIN)/dvc repro $(REPRO_ARGS)
+repro: setup  ## dvc repro dvc.yaml: the pipeline on the embedded synthetic default
+	$(BIN)/dvc repro $(REPRO_ARGS) dvc.yaml
 	$(BIN)/dvc metrics show
 
-repro-real: setup  ## also run the real-data experiments on ../shared/data or $$MER_DATA (quick profile)
-	$(BIN)/dvc repro -S data.real=true $(REPRO_ARGS)
+repro-real: setup  ## the real-data experiments (4Q, DEAM) on ../shared/data or $$MER_DATA: dvc repro real/dvc.yaml
+	$(BIN)/dvc repro real/dvc.yaml $(REPRO_ARGS)
+	$(BIN)/dvc metrics show
 
 check-clean:  ## nbdev_clean + nbdev_export must leave git clean
 	$(BIN)/nbdev_clean
@@ -67,3 +68,15 @@ clean-outputs:  ## remove pipeline outputs (keeps data caches)
 	rm -rf reports features models
 
 .PHONY: help venv ffmpeg chromium setup repro repro-real check-clean test test-slow docs readme lab clean-outputs
+
+bench-features: setup  ## feature-extraction speed on the 720 4Q clips (decode floor / naive loop / mer) + its Results page
+	$(BIN)/python bench/features.py --out reports/bench_features.json
+	mkdir -p reports/executed
+	$(BIN)/papermill nbs/results/bench_features.ipynb reports/executed/bench_features.ipynb -k python3 -p bench_json reports/bench_features.json
+
+.PHONY: bench-features
+
+bench-predict: setup  ## speed and quadrant F1 of `mer predict` beside VibeNet (own venv) on 120 4Q clips; then the figures notebook
+	$(PY) bench/predict.py --limit $${LIMIT:-120} --out reports/bench_predict.json
+	mkdir -p reports/executed && $(BIN)/papermill nbs/results/bench_predict.ipynb reports/executed/bench_predict.ipynb -k python3 --no-progress-bar
+.PHONY: bench-predict

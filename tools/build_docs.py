@@ -11,6 +11,8 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+RESULT_PAGES = [("benchmark", "Benchmark (synthetic default)"), ("benchmark_real", "Benchmark (real data)"),
+                ("validate", "DEAM validation report"), ("bench_features", "Feature speed"), ("bench_predict", "Prediction speed")]
 SECTIONS = [  # (title, notebook-name prefixes)
     ("Foundation", ("00_",)), ("Data", ("01", "02", "03", "04")), ("Audio and features", ("05", "06", "07", "08", "09")),
     ("Models", ("1",)), ("Training and evaluation", ("2",)), ("Using a model", ("3",)),
@@ -78,7 +80,7 @@ def main(argv=None):
     # Results: the benchmark page as the pipeline executed it (real outputs), else the source notebook.
     results = []
     executed = ROOT / "reports" / "executed"
-    for name, label in [("benchmark", "Benchmark"), ("validate", "DEAM validation report"), ("bench_features", "Feature speed")]:
+    for name, label in RESULT_PAGES:
         src = executed / f"{name}.ipynb"
         if not src.exists() and name == "benchmark": src = ROOT / "nbs" / "results" / "benchmark.ipynb"
         if src.exists():
@@ -87,7 +89,7 @@ def main(argv=None):
     stages = sorted(executed.glob("*.ipynb")) if executed.exists() else []
     stage_items = []
     for src in stages:
-        if src.stem in ("benchmark", "validate", "bench_features"): continue
+        if src.stem in dict(RESULT_PAGES): continue
         dst = stage / "docs" / "pipeline" / src.name; dst.parent.mkdir(parents=True, exist_ok=True)
         clean_proc_nb(src, dst, src.stem); stage_items.append({src.stem: f"pipeline/{src.name}"})
     if results: nav.append({"Results": results})

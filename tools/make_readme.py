@@ -10,13 +10,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 MARK = "<!-- results -->"
 
-def results_md() -> str:
-    p = ROOT / "metrics" / "benchmark.json"
-    if not p.exists(): return "_Run `make repro` to produce the benchmark; its best results appear here._\n"
-    b = json.loads(p.read_text())
+def _table(b: dict) -> list[str]:
     lines = ["| task | best model | metric | value [95% CI] |", "|---|---|---|---|"]
     for row in b.get("best", []):
         lines.append(f"| {row['task']} | `{row['model']}` | {row['metric']} | {row['value']} |")
+    return lines
+
+def results_md() -> str:
+    "Best model per task from the real-data benchmark (metrics/benchmark_real.json) if present, else the synthetic default's."
+    real, synth = ROOT / "metrics" / "benchmark_real.json", ROOT / "metrics" / "benchmark.json"
+    p = real if real.exists() else synth
+    if not p.exists(): return "_Run `make repro` to produce the benchmark; its best results appear here._\n"
+    b = json.loads(p.read_text())
+    head = ("Produced by `make repro-real` (profile " if p == real else "Produced by `make repro` (SYNTHETIC default, profile ")
+    lines = [head + f"`{b.get('profile', '?')}`; {b.get('n_models', '?')} models; full tables on the docs' Benchmark pages):", ""]
+    lines += _table(b)
     note = b.get("note", "")
     return "\n".join(lines) + ("\n\n" + note if note else "") + "\n"
 

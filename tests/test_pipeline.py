@@ -1,0 +1,79 @@
+"""End to end through the pipeline glue (what the DVC stage notebooks call) on a tiny SYNTHETIC dataset in a temporary project
+(`MER_ROOT`), so nothing touches the repository's data/, features/, models/ or metrics/."""
+import json, os, shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    d = tmp_path_factory.mktemp("proj")
+    for f in ("settings.ini", "dvc.yaml"): shutil.copy(ROOT/f, d/f)
+    P = yaml.safe_load((ROOT/"params.yaml").read_text())
+    P["synthetic"].update(n_songs=15, min_duration_s=22.0, max_duration_s=24.0)
+    P["train"]["defaults"]["n_boot"] = 50
+    P["models"] = {
+        "svm_static": {"model": "deck_svm", "features": "descriptors", "task": "static", "protocol": "cv", "folds": 3},
+        "lin_dynamic": {"model": "embedding_linear", "features": "musicnn", "task": "dynamic", "protocol": "cv"},
+    }
+    P["features"] = {"descriptors": {"repr": "descriptors", "sr": 22050},
+                     "logmel": {"repr": "logmel", "sr": 22050, "n_fft": 1024, "hop": 512, "n_mels": 16},
+                     "musicnn": {"repr": "musicnn", "model": "MSD_musicnn", "progress": False}}
+    P["splits"] = {"folds": 3, "seed": 0}
+    P["real"] = {"models": {"svm_real_section": dict(P["models"]["svm_static"], dataset="synthetic")}}
+    (d/"params.yaml").write_text(yaml.safe_dump(P))
+    old = os.environ.get("MER_ROOT"); os.environ["MER_ROOT"] = str(d)
+    yield d, P
+    if old is None: os.environ.pop("MER_ROOT", None)
+    else: os.environ["MER_ROOT"] = old
+
+
+def test_pipeline_end_to_end(project):
+    d, P = project
+    from mer.data.synthetic import generate_deam
+    from mer.data.datasets import load_dataset
+    from mer.data.splits import grouped_kfold, write_split
+    from mer.pipeline import feature_audio_index, extract_representation, train_from_params, store_path
+    from mer.benchmark import collect, best_per_task
+    S = P["synthetic"]
+    generate_deam(d/P["data"]["synthetic_root"], n_songs=S["n_songs"], seed=S["seed"], min_duration_s=S["min_duration_s"],
+                  max_duration_s=S["max_duration_s"], jobs=1, verbose=False)
+    ds = load_dataset("synthetic", P)
+    df = ds.static[["song_id"]].merge(ds.groups.rename("artist").reset_index(), on="song_id")
+    write_split(grouped_kfold(df, k=3, seed=0), d/"data/splits/synthetic.csv")
+    idx = feature_audio_index("synthetic", P)
+    assert len(idx) == 15 and idx.path.map(lambda p: Path(p).is_file()).all()
+    for rep in ("descriptors", "logmel", "musicnn"):
+        r = extract_representation(rep, idx, P)
+        assert r.status.isin(["ok", "skipped", "done", "cached"]).all(), r
+    assert store_path("synthetic", "logmel").is_dir() and str(store_path("synthetic", "logmel")).startswith(str(d))
+    m = train_from_params("svm_static", P)
+    assert np.isfinite(m["valence_r2"]) and np.isfinite(m["arousal_r2"]) and m["n_songs"] == 15
+    out = d/"models/svm_static"
+    assert {"model.joblib", "config.json", "predictions.csv", "metrics.json"} <= {p.name for p in out.iterdir()}
+    pred = pd.read_csv(out/"predictions.csv", dtype={"song_id": str})
+    assert pred.tested.all() and len(pred) == 15                      # every song predicted out of fold under CV
+    assert json.loads((d/"metrics/models/svm_static.json").read_text())["model"] == "deck_svm"
+    md = train_from_params("lin_dynamic", P)                            # 2 Hz windows, folds and bootstrap by song
+    pd_ = pd.read_csv(d/"models/lin_dynamic/predictions.csv", dtype={"song_id": str})
+    assert pd_.song_id.nunique() == 15 and (pd_.time_s >= 15.0).all() and np.isfinite(md["arousal_rmse"])
+    train_from_params("svm_real_section", P, section="real.models")  # the real pipeline's section goes to metrics/real/
+    assert (d/"metrics/real/svm_real_section.json").is_file()
+    df = collect(d/"models")
+    assert set(df.name) == {"svm_static", "lin_dynamic", "svm_real_section"}
+    best = best_per_task(df)
+    assert {b["task"] for b in best} == {"synthetic: static", "synthetic: dynamic"}
+
+
+def test_pipeline_clear_errors(project):
+    d, P = project
+    from mer.pipeline import train_from_params, section_params, feature_config
+    with pytest.raises(KeyError, match="no model 'nope'"): train_from_params("nope", P)
+    with pytest.raises(KeyError, match="no 'missing' section|has no 'missing'"): section_params(P, "missing")
+    with pytest.raises(KeyError, match="no entry 'nope'"): feature_config("nope", P)
