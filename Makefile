@@ -32,6 +32,7 @@ chromium:  ## install headless Chromium (docs test) when missing
 
 setup: venv ffmpeg  ## everything the pipeline needs
 	@$(BIN)/dvc config --local core.analytics false 2>/dev/null || true
+	@$(PY) tools/warm_numba.py  # librosa's numba cache built by one process: parallel first imports can corrupt it (numba#10128)
 
 repro: setup  ## dvc repro dvc.yaml: the pipeline on the embedded synthetic default
 	$(BIN)/dvc repro $(REPRO_ARGS) dvc.yaml
