@@ -125,8 +125,9 @@ def set_seed(seed: int = 0, deterministic: bool = True) -> None:
     random.seed(seed); np.random.seed(seed)
     import sys
     if "tensorflow" in sys.modules or "keras" in sys.modules:
-        import keras, tensorflow as tf
+        import keras
         keras.utils.set_random_seed(seed)
-        if deterministic:
+        if deterministic and keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
             try: tf.config.experimental.enable_op_determinism()
             except Exception: pass

@@ -16,7 +16,7 @@ from . import evaluate as ev
 
 # %% auto #0
 __all__ = ['PROFILES', 'TRAIN_DEFAULTS', 'CLIP_SD', 'resolve_config', 'class_targets', 'pad_songs', 'eval_crops', 'pool_sequence',
-           'make_train_dataset', 'Fitted', 'standardization_stats', 'with_standardization', 'fit_keras',
+           'augment_crop', 'make_train_dataset', 'Fitted', 'standardization_stats', 'with_standardization', 'fit_keras',
            'predict_keras', 'fit_sklearn', 'Task', 'run_experiment', 'save_run']
 
 # %% ../nbs/20_train.ipynb #ab7626c9
@@ -94,19 +94,23 @@ def pool_sequence(a: np.ndarray, how: str = "meanstd") -> np.ndarray:
     raise ValueError(f"unknown pooling {how!r}")
 
 # %% ../nbs/20_train.ipynb #2cab69a2
-def make_train_dataset(X: np.ndarray, lens: np.ndarray, Y: np.ndarray, crop: int, batch_size: int, seed: int, augment: dict | None = None):
-    "An infinite `tf.data` pipeline of random crops from padded songs `X` (n, T, F, C) with per-song targets `Y`."
+def _tf_crop_fn(Xt, Lt, crop: int, augment: dict):
     import tensorflow as tf
-    augment = augment or {}
-    n = len(X)
-    ds = tf.data.Dataset.from_tensor_slices((np.arange(n, dtype=np.int32), Y.astype(np.float32)))
-    Xt = tf.constant(X); Lt = tf.constant(lens.astype(np.int32))
+    stretch, shift = float(augment.get("stretch") or 0.0), int(augment.get("shift_bins") or 0)
     def crop_fn(i, y):
         L = tf.maximum(Lt[i], 1)
-        hi = tf.maximum(L - crop + 1, 1)
-        s = tf.random.uniform([], 0, hi, dtype=tf.int32)
-        x = Xt[i, s : s + crop]
-        x = tf.pad(x, [[0, crop - tf.shape(x)[0]], [0, 0], [0, 0]])
+        rate = tf.random.uniform([], 1.0 - stretch, 1.0 + stretch) if stretch else tf.constant(1.0)
+        w = tf.maximum(tf.cast(tf.round(crop * rate), tf.int32), 1)              # frames read, resampled to `crop`
+        s = tf.random.uniform([], 0, tf.maximum(L - w + 1, 1), dtype=tf.int32)
+        x = Xt[i, s : s + w]
+        x = tf.pad(x, [[0, w - tf.shape(x)[0]], [0, 0], [0, 0]])
+        if stretch: x = tf.image.resize(x, [crop, x.shape[1]], method="bilinear")
+        x = tf.ensure_shape(x, [crop, Xt.shape[2], Xt.shape[3]])
+        F = x.shape[1]
+        if shift:
+            k = tf.random.uniform([], -shift, shift + 1, dtype=tf.int32)
+            keep = tf.logical_and(tf.range(F) - k >= 0, tf.range(F) - k < F)
+            x = tf.where(keep[None, :, None], tf.roll(x, k, axis=1), tf.reduce_min(x))
         if augment.get("gain_db"): x = x + tf.random.uniform([], -1.0, 1.0) * float(augment["gain_db"]) / 20.0
         if augment.get("noise"): x = x + tf.random.normal(tf.shape(x), stddev=float(augment["noise"]))
         if augment.get("specaugment"):
@@ -115,13 +119,70 @@ def make_train_dataset(X: np.ndarray, lens: np.ndarray, Y: np.ndarray, crop: int
                 t0 = tf.random.uniform([], 0, tf.maximum(crop - w, 1), dtype=tf.int32)
                 m = tf.logical_or(tf.range(crop) < t0, tf.range(crop) >= t0 + w)
                 x = x * tf.cast(m, x.dtype)[:, None, None]
-            F = x.shape[1]
             for _ in range(int(augment.get("freq_masks", 2))):
                 w = tf.random.uniform([], 0, int(augment.get("freq_width", 8)) + 1, dtype=tf.int32)
                 f0 = tf.random.uniform([], 0, tf.maximum(F - w, 1), dtype=tf.int32)
                 m = tf.logical_or(tf.range(F) < f0, tf.range(F) >= f0 + w)
                 x = x * tf.cast(m, x.dtype)[None, :, None]
         return x, y
+    return crop_fn
+
+def augment_crop(song: np.ndarray, L: int, crop: int, rng: np.random.Generator, augment: dict | None = None) -> np.ndarray:
+    "One random `(crop, F, C)` training crop of `song[:L]` with the `augment` options, in NumPy (same semantics as the tf.data path)."
+    augment = augment or {}
+    stretch, shift = float(augment.get("stretch") or 0.0), int(augment.get("shift_bins") or 0)
+    L = max(int(L), 1)
+    w = max(int(round(crop * rng.uniform(1.0 - stretch, 1.0 + stretch))), 1) if stretch else crop
+    s = int(rng.integers(0, max(L - w + 1, 1)))
+    x = np.asarray(song[s : s + w], np.float32)
+    if len(x) < w: x = np.concatenate([x, np.zeros((w - len(x), *x.shape[1:]), np.float32)])
+    if stretch and w != crop:                    # linear interpolation along time, as tf.image.resize(bilinear) does
+        pos = np.clip((np.arange(crop) + 0.5) * w / crop - 0.5, 0, w - 1); i0 = np.floor(pos).astype(int)
+        i1 = np.minimum(i0 + 1, w - 1); a = (pos - i0)[:, None, None]
+        x = (1 - a) * x[i0] + a * x[i1]
+    F = x.shape[1]
+    if shift:
+        k = int(rng.integers(-shift, shift + 1))
+        if k: x = np.where(((np.arange(F) - k >= 0) & (np.arange(F) - k < F))[None, :, None], np.roll(x, k, axis=1), x.min())
+    if augment.get("gain_db"): x = x + rng.uniform(-1.0, 1.0) * float(augment["gain_db"]) / 20.0
+    if augment.get("noise"): x = x + rng.normal(0.0, float(augment["noise"]), x.shape)
+    if augment.get("specaugment"):
+        for _ in range(int(augment.get("time_masks", 2))):
+            tw = int(rng.integers(0, int(augment.get("time_width", 16)) + 1)); t0 = int(rng.integers(0, max(crop - tw, 1)))
+            x[t0 : t0 + tw] = 0.0
+        for _ in range(int(augment.get("freq_masks", 2))):
+            fw = int(rng.integers(0, int(augment.get("freq_width", 8)) + 1)); f0 = int(rng.integers(0, max(F - fw, 1)))
+            x[:, f0 : f0 + fw] = 0.0
+    return x.astype(np.float32)
+
+def _numpy_crops(X, lens, Y, crop: int, batch_size: int, seed: int, augment: dict, steps: int):
+    import keras
+    class RandomCrops(keras.utils.PyDataset):
+        "`steps` batches per epoch of random augmented crops (songs drawn without replacement, reshuffled every pass)."
+        def __init__(self):
+            super().__init__(); self.epoch = 0
+        def __len__(self): return steps
+        def __getitem__(self, b):
+            rng = np.random.default_rng([seed, self.epoch, b])
+            idx = rng.integers(0, len(X), batch_size)
+            xb = np.stack([augment_crop(X[i], lens[i], crop, rng, augment) for i in idx])
+            return xb, Y[idx].astype(np.float32)
+        def on_epoch_end(self): self.epoch += 1
+    return RandomCrops()
+
+def make_train_dataset(X: np.ndarray, lens: np.ndarray, Y: np.ndarray, crop: int, batch_size: int, seed: int,
+                       augment: dict | None = None, steps: int | None = None):
+    """Random training crops from padded songs `X` (n, T, F, C) with per-song targets `Y`: an infinite `tf.data` pipeline
+    under the TensorFlow backend, a `keras.utils.PyDataset` of `steps` batches per epoch under JAX/PyTorch."""
+    import keras
+    augment = augment or {}
+    if keras.backend.backend() != "tensorflow":
+        steps = steps or max(1, math.ceil(len(X) / batch_size))
+        return _numpy_crops(X, lens, np.asarray(Y), crop, batch_size, seed, augment, steps)
+    import tensorflow as tf
+    n = len(X)
+    ds = tf.data.Dataset.from_tensor_slices((np.arange(n, dtype=np.int32), Y.astype(np.float32)))
+    crop_fn = _tf_crop_fn(tf.constant(X), tf.constant(lens.astype(np.int32)), crop, augment)
     return (ds.repeat().shuffle(max(n, 64), seed=seed).map(crop_fn, num_parallel_calls=tf.data.AUTOTUNE)
               .batch(batch_size).prefetch(tf.data.AUTOTUNE))
 
@@ -187,8 +248,8 @@ def fit_keras(cfg: dict, head: Head, train: dict, val: dict | None, live=None) -
     compile_model(model, head, lr=float(cfg["lr"]))
     bs = int(cfg["batch_size"])
     if "songs" in train:
-        ds = make_train_dataset(train["songs"], train["lens"], train["Y"], crop, bs, cfg["seed"], cfg.get("augment"))
         steps = max(1, math.ceil(len(train["songs"]) * int(cfg["crops_per_song"]) / bs))
+        ds = make_train_dataset(train["songs"], train["lens"], train["Y"], crop, bs, cfg["seed"], cfg.get("augment"), steps)
         fit_kw = dict(x=ds, steps_per_epoch=steps)
     else:
         fit_kw = dict(x=train["X"], y=train["Y"].astype(np.float32), batch_size=bs, shuffle=True)

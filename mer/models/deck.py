@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 from imblearn.over_sampling import SMOTE
 from imblearn.pipeline import Pipeline
-from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor, StackingClassifier, StackingRegressor
+from sklearn.ensemble import (HistGradientBoostingClassifier, HistGradientBoostingRegressor, RandomForestClassifier,
+                              RandomForestRegressor, StackingClassifier, StackingRegressor)
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import f1_score
 from sklearn.model_selection import GridSearchCV, GroupKFold, KFold, StratifiedKFold, train_test_split
@@ -19,7 +20,8 @@ from .registry import Head, register, output_layer
 
 # %% auto #0
 __all__ = ['SPOTIFY_FEATURES', 'DECK_MEL_SHAPE', 'deck_mlp', 'DeckSearchCV', 'make_cv', 'deck_pipeline', 'deck_svm', 'deck_tree',
-           'deck_forest', 'deck_stack', 'oversample_then_split', 'holdout_score', 'deck_conv_fc', 'deck_conv_bilstm']
+           'deck_forest', 'deck_stack', 'hist_gbm', 'oversample_then_split', 'holdout_score', 'deck_conv_fc',
+           'deck_conv_bilstm']
 
 # %% ../../nbs/13_models.deck.ipynb #aa4f0c78
 SPOTIFY_FEATURES = ("danceability", "energy", "loudness", "speechiness", "acousticness", "instrumentalness",
@@ -127,6 +129,20 @@ def deck_stack(head: Head, seed_faithful: bool = False, grid: dict | None = None
                                  cv=StratifiedKFold(stack_cv, shuffle=True, random_state=seed))
         grid = grid if grid is not None else {"model__final_estimator__C": [0.1, 1.0, 10.0]}
     return _search(est, grid, head, seed_faithful, cv, scoring, smote, k_neighbors, seed, n_jobs)
+
+# %% ../../nbs/13_models.deck.ipynb #d467ba11
+@register("hist_gbm", family="classical", kind="sklearn", input="table", tasks=("static", "dynamic", "classes"),
+          source="ours: histogram gradient boosting (scikit-learn) on song-level features, beside the deck's trees")
+def hist_gbm(head: Head, seed_faithful: bool = False, grid: dict | None = None, cv=5, scoring=None, smote: bool = False,
+             k_neighbors: int = 5, seed: int = 0, n_jobs: int | None = None, max_iter: int = 400, learning_rate: float = 0.05):
+    """`HistGradientBoostingClassifier`/`Regressor` (one per VA output) behind the same scaler/SMOTE/grid-search pipeline;
+    grid over `max_leaf_nodes` and `l2_regularization`. Gradient boosting is the usual strongest learner on tabular
+    features such as the openSMILE song means; no seed uses it, so `seed_faithful` changes nothing."""
+    if head.is_regression: est = HistGradientBoostingRegressor(max_iter=max_iter, learning_rate=learning_rate, random_state=seed)
+    else: est = HistGradientBoostingClassifier(max_iter=max_iter, learning_rate=learning_rate, random_state=seed)
+    p = _prefix(head, False)
+    grid = grid if grid is not None else {f"{p}max_leaf_nodes": [15, 31], f"{p}l2_regularization": [0.0, 1.0]}
+    return _search(_multi(est, head, False), grid, head, False, cv, scoring, smote, k_neighbors, seed, n_jobs)
 
 # %% ../../nbs/13_models.deck.ipynb #d81f0920
 def oversample_then_split(X, y, test_size: float = 0.25, seed: int = 0, k_neighbors: int = 5):

@@ -11,7 +11,6 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from .registry import Head, register, output_layer
 from .deck import DeckSearchCV, make_cv
 import keras
-import tensorflow as tf
 from keras import layers, ops
 
 # %% auto #0
@@ -121,7 +120,8 @@ class MultitaskModel(keras.Model):
     def _log(self, vals):
         for t, v in zip(self.trackers, vals): t.update_state(v)
         return {t.name: t.result() for t in self.trackers}
-    def train_step(self, data):
+    def train_step(self, data):     # a custom step with tf.GradientTape: this model trains on the TensorFlow backend
+        import tensorflow as tf
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
         with tf.GradientTape() as tape: vals = self._task_losses(x, y, True)
         grads = tape.gradient(vals[0], self.trainable_variables)
