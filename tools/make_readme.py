@@ -26,7 +26,22 @@ def results_md() -> str:
     lines = [head + f"`{b.get('profile', '?')}`; {b.get('n_models', '?')} models; full tables on the docs' Benchmark pages):", ""]
     lines += _table(b)
     note = b.get("note", "")
-    return "\n".join(lines) + ("\n\n" + note if note else "") + "\n"
+    return "\n".join(lines) + ("\n\n" + note if note else "") + "\n" + gpu_md()
+
+def gpu_md() -> str:
+    "Full-profile runs on a GPU machine (`python bench/gpu_full.py`, results committed in metrics/gpu/), if any."
+    rows = [json.loads(f.read_text()) for f in sorted((ROOT / "metrics" / "gpu").glob("*.json"))]
+    if not rows: return ""
+    lines = ["", "Full profile (`train.profile: full`, whole 30-s inputs, up to 200 epochs) on a GPU machine, run with",
+             "`python bench/gpu_full.py <name>` (entries under `real.gpu_models`; not DVC stages, results in `metrics/gpu/`):", "",
+             "| model | dataset, protocol | macro-F1 [95% CI] | input frames | epochs run (all folds) | backend, device | wall |",
+             "|---|---|---|---|---|---|---|"]
+    for f, r in zip(sorted((ROOT / "metrics" / "gpu").glob("*.json")), rows):
+        ci = f"{r['macro_f1']:.3f} [{r['macro_f1_lo']:.3f}, {r['macro_f1_hi']:.3f}]" if "macro_f1" in r else "-"
+        lines.append(f"| `{f.stem}` ({r.get('model')}) | {r.get('dataset')}, {r.get('n_folds')}-fold CV | {ci} | "
+                     f"{r.get('crop_frames')} | {r.get('epochs_run_total')} | {r.get('backend')}, {r.get('device')} | "
+                     f"{r.get('wall_seconds', 0) / 60:.1f} min |")
+    return "\n".join(lines) + "\n"
 
 def render() -> str:
     nb = json.loads((ROOT / "nbs" / "index.ipynb").read_text())
