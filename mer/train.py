@@ -134,7 +134,7 @@ def augment_crop(song: np.ndarray, L: int, crop: int, rng: np.random.Generator, 
     L = max(int(L), 1)
     w = max(int(round(crop * rng.uniform(1.0 - stretch, 1.0 + stretch))), 1) if stretch else crop
     s = int(rng.integers(0, max(L - w + 1, 1)))
-    x = np.asarray(song[s : s + w], np.float32)
+    x = np.array(song[s : s + w], np.float32)   # a copy: the masks below write into it
     if len(x) < w: x = np.concatenate([x, np.zeros((w - len(x), *x.shape[1:]), np.float32)])
     if stretch and w != crop:                    # linear interpolation along time, as tf.image.resize(bilinear) does
         pos = np.clip((np.arange(crop) + 0.5) * w / crop - 0.5, 0, w - 1); i0 = np.floor(pos).astype(int)
@@ -158,7 +158,7 @@ def augment_crop(song: np.ndarray, L: int, crop: int, rng: np.random.Generator, 
 def _numpy_crops(X, lens, Y, crop: int, batch_size: int, seed: int, augment: dict, steps: int):
     import keras
     class RandomCrops(keras.utils.PyDataset):
-        "`steps` batches per epoch of random augmented crops (songs drawn without replacement, reshuffled every pass)."
+        "`steps` batches per epoch of random augmented crops (songs drawn at random, with replacement)."
         def __init__(self):
             super().__init__(); self.epoch = 0
         def __len__(self): return steps
