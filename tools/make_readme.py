@@ -30,13 +30,14 @@ def results_md() -> str:
 
 def gpu_md() -> str:
     "Full-profile runs on a GPU machine (`python bench/gpu_full.py`, results committed in metrics/gpu/), if any."
-    rows = [json.loads(f.read_text()) for f in sorted((ROOT / "metrics" / "gpu").glob("*.json"))]
-    if not rows: return ""
+    files = sorted((ROOT / "metrics" / "gpu").glob("*.json"))
+    if not files: return ""
     lines = ["", "Full profile (`train.profile: full`, whole 30-s inputs, up to 200 epochs) on a GPU machine, run with",
              "`python bench/gpu_full.py <name>` (entries under `real.gpu_models`; not DVC stages, results in `metrics/gpu/`):", "",
              "| model | dataset, protocol | macro-F1 [95% CI] | input frames | epochs run (all folds) | backend, device | wall |",
              "|---|---|---|---|---|---|---|"]
-    for f, r in zip(sorted((ROOT / "metrics" / "gpu").glob("*.json")), rows):
+    for f in files:
+        r = json.loads(f.read_text())
         ci = f"{r['macro_f1']:.3f} [{r['macro_f1_lo']:.3f}, {r['macro_f1_hi']:.3f}]" if "macro_f1" in r else "-"
         lines.append(f"| `{f.stem}` ({r.get('model')}) | {r.get('dataset')}, {r.get('n_folds')}-fold CV | {ci} | "
                      f"{r.get('crop_frames')} | {r.get('epochs_run_total')} | {r.get('backend')}, {r.get('device')} | "
