@@ -79,7 +79,12 @@ def build(name: str, head: Head, input_shape: tuple | None = None, seed_faithful
 def output_layer(x, head: Head, name: str = "out", relu_output: bool = False):
     """The task head on top of features `x`: rank-2 `x` (batch, d) for `static`/`classes`,
     rank-3 `x` (batch, time, d) for `dynamic` (or for `static`/`classes`, pooled by mean over time first).
-    `relu_output=True` reproduces the DEAM CNN seed's ReLU on a regression output (a bug: VA targets are negative too)."""
+    `relu_output=True` reproduces the DEAM CNN seed's ReLU on a regression output (a bug: VA targets are negative too).
+    A linear regression output starts with a zero kernel, so an untrained model predicts its bias (0, the middle of the VA
+    scale) for every input instead of a random projection: with a few dozen training songs (a few optimiser steps per
+    epoch), early stopping can restore weights from the first epochs, and a random output layer then predicted values of
+    +-4 on a [-1, 1] scale (R2 of -5 to -8 on the synthetic default). The ReLU output keeps the default initialiser
+    (a zero pre-activation has no ReLU gradient)."""
     import keras
     from keras import layers
     rank = len(x.shape)
@@ -88,7 +93,8 @@ def output_layer(x, head: Head, name: str = "out", relu_output: bool = False):
     elif rank == 3: x = layers.GlobalAveragePooling1D(name=f"{name}_pool")(x)
     elif rank != 2: raise ValueError(f"head needs a rank-2 or rank-3 tensor, got shape {x.shape}")
     if head.task == "classes": return layers.Dense(head.n_outputs, activation="softmax", name=name)(x)
-    return layers.Dense(head.n_outputs, activation="relu" if relu_output else None, name=name)(x)
+    if relu_output: return layers.Dense(head.n_outputs, activation="relu", name=name)(x)
+    return layers.Dense(head.n_outputs, kernel_initializer="zeros", name=name)(x)
 
 def compile_model(model, head: Head, lr: float = 0.001, optimizer: str = "adam"):
     "Compile with the loss and metrics that match the head."
