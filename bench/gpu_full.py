@@ -9,12 +9,13 @@ cached features (`make repro-real` first, or the `features/<dataset>/<store>` fo
 labels (`data.shared_root` or `MER_DATA`).
 
 Keras runs on whatever backend is installed: TensorFlow when present (tf.data crops), else JAX or PyTorch
-(`KERAS_BACKEND`; the NumPy `PyDataset` crops of `mer.train.make_train_dataset`). dvclive is not used here: the learning
-curve goes to `models/gpu/<name>/train_log.tsv`. Writes `models/gpu/<name>/` (weights, resolved config, log, predictions,
-metrics) and `metrics/gpu/<name>.json` with the backend, device and wall time added.
+(`KERAS_BACKEND`; the NumPy `PyDataset` crops of `mer.train.make_train_dataset`). Each entry goes through
+`mer.pipeline.train_from_params`, the function the DVC train stages call, with DVCLive off: the learning curve goes to
+`models/gpu/<name>/train_log.tsv` (copied to `metrics/gpu/<name>.train_log.tsv`). Writes `models/gpu/<name>/` (weights,
+resolved config, log, predictions, metrics) and `metrics/gpu/<name>.json` with the backend, device and wall time added.
 """
 from __future__ import annotations
-import argparse, importlib.util, json, os, platform, subprocess, sys, time
+import argparse, importlib.util, json, os, platform, shutil, subprocess, sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -39,32 +40,24 @@ def main(argv=None) -> int:
     if "KERAS_BACKEND" not in os.environ and importlib.util.find_spec("tensorflow") is None:
         os.environ["KERAS_BACKEND"] = "jax" if importlib.util.find_spec("jax") else "torch"
     import keras
-    import numpy as np
-    from mer.config import load_params, resolve, set_seed, write_json
-    from mer.data.datasets import load_dataset
+    from mer.config import load_params, resolve
     from mer.models.registry import get_model_info
-    from mer.pipeline import build_task, section_params
-    from mer.train import resolve_config, run_experiment, save_run
+    from mer.pipeline import section_params, train_from_params
+    from mer.train import resolve_config
     P = load_params()
-    P = section_params({**P, "train": {**P["train"], "profile": a.profile}}, a.section)
+    P = {**P, "train": {**P["train"], "profile": a.profile}}
     device = _device()
     print(f"keras {keras.__version__} on {keras.backend.backend()}, device: {device}", flush=True)
     for name in a.names:
-        cfg = resolve_config(name, P)
+        cfg = resolve_config(name, section_params(P, a.section))
         if get_model_info(cfg["model"]).kind != "keras": raise SystemExit(f"{name}: {cfg['model']} is not a Keras model")
-        set_seed(cfg["seed"])
-        task = build_task(cfg, load_dataset(cfg["dataset"], P), P)
-        t0 = time.time()
-        res = run_experiment(cfg, task, live=None)
-        wall = time.time() - t0
-        m = res["metrics"]
-        m.update(task=cfg["task"], dataset=cfg["dataset"], model=cfg["model"], n_songs=task.meta.get("n_songs"),
-                 profile=a.profile, backend=keras.backend.backend(), device=device, wall_seconds=round(wall, 1),
-                 crop_frames=int(cfg["crop_frames"]), epochs_max=int(cfg["epochs"]), epochs_run_total=int(len(res["history"])))
-        save_run(resolve(f"models/gpu/{name}"), cfg, task, res, extra={"family": get_model_info(cfg["model"]).family})
-        flat = {k: v for k, v in m.items() if not isinstance(v, (list, dict, np.ndarray))}
-        write_json(resolve(f"{a.out}/{name}.json"), flat)
-        print(json.dumps({"name": name, **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in flat.items()}}), flush=True)
+        # the pipeline's own function, without DVCLive (the GPU image has no dvc), into models/gpu/ and metrics/gpu/
+        m = train_from_params(name, P, section=a.section, dvclive=False, models_dir="models/gpu", metrics_dir=a.out,
+                              extra={"backend": keras.backend.backend(), "device": device})
+        shutil.copyfile(resolve(f"models/gpu/{name}/train_log.tsv"), resolve(f"{a.out}/{name}.train_log.tsv"))
+        flat = {k: v for k, v in m.items() if not isinstance(v, (list, dict))}
+        print(json.dumps({"name": name, **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in flat.items()}}, default=str),
+              flush=True)
     return 0
 
 

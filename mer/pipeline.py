@@ -14,7 +14,7 @@ from .train import Task, resolve_config, run_experiment, save_run, class_targets
 
 # %% auto #0
 __all__ = ['active_dataset', 'feature_audio_index', 'store_path', 'feature_config', 'extract_representation', 'load_folds',
-           'build_task', 'section_params', 'train_from_params']
+           'select_columns', 'build_task', 'section_params', 'train_from_params']
 
 # %% ../nbs/29_pipeline.ipynb #3f479e18
 def active_dataset(P: dict):
@@ -87,16 +87,36 @@ def _feature_names(cfg) -> list[str]:
     f = cfg["features"]
     return [f] if isinstance(f, str) else list(f)
 
+def _reads_table(st, input_kind: str) -> bool:
+    "Whether a model reading `input_kind` takes the store's song table (else its per-song arrays)."
+    return st.table_path.is_file() and (input_kind == "table" or not st.ids())
+
 def _song_vectors(st, input_kind: str, songs, pool: str) -> tuple[np.ndarray, list[str]]:
     "One vector per song from a table store (its row) or a sequence store (pooled); with column names."
-    if st.table_path.is_file() and (input_kind == "table" or not st.ids()):
+    if _reads_table(st, input_kind):
         tab = _table(st).set_index("song_id")
         return tab.loc[songs].to_numpy(np.float32), [f"{st.root.name}:{c}" for c in tab.columns]
     X = np.stack([pool_sequence(np.asarray(st.get(s), np.float32), pool) for s in songs])
     return X, [f"{st.root.name}:{i}" for i in range(X.shape[1])]
 
+def select_columns(X: np.ndarray, names: list[str], columns) -> tuple[np.ndarray, list[str]]:
+    """Keep the columns `columns` of a song table `X` whose column names are `names` (`store:column`): a list of names (bare or
+    `store:column`) or `'spotify'`, the offline proxies of the Spotify API features the deck used (`deck.SPOTIFY_PROXIES`)."""
+    if isinstance(columns, str):
+        if columns != "spotify": raise ValueError(f"columns: unknown set {columns!r}; give 'spotify' or a list of column names")
+        from mer.models.deck import SPOTIFY_PROXIES
+        columns = list(SPOTIFY_PROXIES.values())
+    bare = [n.split(":", 1)[-1] for n in names]
+    idx, missing = [], []
+    for c in columns:
+        hit = [i for i, (n, b) in enumerate(zip(names, bare)) if c in (n, b)]
+        if hit: idx += [i for i in hit if i not in idx]
+        else: missing.append(c)
+    if missing: raise ValueError(f"columns {missing} are not in the features; available: {', '.join(bare)}")
+    return X[:, idx], [names[i] for i in idx]
+
 def _have(st, input_kind: str) -> set:
-    if st.table_path.is_file() and (input_kind == "table" or not st.ids()): return set(_table(st).song_id)
+    if _reads_table(st, input_kind): return set(_table(st).song_id)
     return set(map(str, st.ids()))
 
 def build_task(cfg: dict, ds, P: dict) -> Task:
@@ -104,6 +124,8 @@ def build_task(cfg: dict, ds, P: dict) -> Task:
     `features` may be a list: song vectors (table rows, pooled embeddings) of every store are concatenated."""
     info = get_model_info(cfg["model"])
     names = _feature_names(cfg)
+    if cfg.get("columns") and not (info.input == "table" or (info.input in ("embedding", "sequence") and cfg.get("pool", "meanstd") != "none")):
+        raise ValueError(f"{cfg.get('name', cfg['model'])}: `columns` selects song-table columns; model {cfg['model']} reads {info.input} inputs")
     stores = [_store(cfg["dataset"], n) for n in names]
     st = stores[0]
     sp = load_folds(cfg["dataset"]).set_index("song_id")
@@ -146,6 +168,7 @@ def build_task(cfg: dict, ds, P: dict) -> Task:
     if info.input == "table" or (info.input in ("embedding", "sequence") and pool != "none"):
         parts = [_song_vectors(s, info.input, songs, pool) for s in stores]
         t.X = np.concatenate([p[0] for p in parts], axis=1); meta["columns"] = [c for p in parts for c in p[1]]
+        if cfg.get("columns"): t.X, meta["columns"] = select_columns(t.X, meta["columns"], cfg["columns"])
     elif info.input == "spectrogram":
         if len(stores) > 1: raise ValueError("spectrogram models take one feature store")
         arrs = [np.asarray(st.get(s), np.float32) for s in songs]
@@ -199,8 +222,12 @@ def section_params(P: dict, section: str = "models") -> dict:
     if not entries: raise KeyError(f"params.yaml has no '{section}' section (or it is empty)")
     return {**P, "models": entries}
 
-def train_from_params(name: str, P: dict | None = None, section: str = "models") -> dict:
-    "Train and evaluate entry `name` of `section` (`models` or `real.models`); write its artefacts; return its metrics."
+def train_from_params(name: str, P: dict | None = None, section: str = "models", dvclive: bool = True,
+                      models_dir: str = "models", metrics_dir: str | None = None, extra: dict | None = None) -> dict:
+    """Train and evaluate entry `name` of `section` (`models` or `real.models`); write its artefacts; return its metrics.
+    `dvclive=False` logs no DVCLive curves (the training log is in `train_log.tsv` either way; for machines without dvc);
+    the model folder goes to `<models_dir>/<name>/`, the metrics to `<metrics_dir>/<name>.json` (default `metrics/models`
+    for `models`, `metrics/real` otherwise), with `extra` (e.g. the backend and device) added to them."""
     P = section_params(P if P is not None else load_params(), section)
     cfg = resolve_config(name, P)
     if cfg.get("validate"):     # per-model data.validate options (e.g. swap_static_va), applied when the dataset is loaded
@@ -209,14 +236,19 @@ def train_from_params(name: str, P: dict | None = None, section: str = "models")
     ds = active_dataset(P) if cfg["dataset"] == get(P, "data.dataset") else __import__("mer.data.datasets", fromlist=["x"]).load_dataset(cfg["dataset"], P)
     task = build_task(cfg, ds, P)
     info = get_model_info(cfg["model"])
-    from dvclive import Live
-    live = Live(dir=str(resolve(f"dvclive/{name}")), save_dvc_exp=False, report=None, dvcyaml=None)
+    live = None
+    if dvclive:
+        from dvclive import Live
+        live = Live(dir=str(resolve(f"dvclive/{name}")), save_dvc_exp=False, report=None, dvcyaml=None)
+    t_run = time.time()
     res = run_experiment(cfg, task, live=live if info.kind == "keras" else None)
-    if info.kind != "keras":   # one step of summary metrics, so every model has a plots folder
-        for k, v in res["metrics"].items():
-            if isinstance(v, float) and np.isfinite(v) and not k.endswith(("_lo", "_hi")): live.log_metric(f"summary/{k}", v)
-        live.next_step()
-    live.end()
+    wall = time.time() - t_run
+    if live is not None:
+        if info.kind != "keras":   # one step of summary metrics, so every model has a plots folder
+            for k, v in res["metrics"].items():
+                if isinstance(v, float) and np.isfinite(v) and not k.endswith(("_lo", "_hi")): live.log_metric(f"summary/{k}", v)
+            live.next_step()
+        live.end()
     m = res["models"][-1]
     # inference time per clip (model only, features cached), averaged over the evaluated songs
     if info.kind == "keras":
@@ -228,8 +260,13 @@ def train_from_params(name: str, P: dict | None = None, section: str = "models")
     else:
         t0 = time.perf_counter(); m.model.predict(task.X); dt = time.perf_counter() - t0; n_clips = len(task.ids)
     res["metrics"]["infer_ms_per_clip"] = round(1000 * dt / max(n_clips, 1), 3)
-    res["metrics"].update(task=cfg["task"], dataset=cfg["dataset"], model=cfg["model"], n_songs=task.meta.get("n_songs"))
-    out = save_run(resolve(f"models/{name}"), cfg, task, res, extra={"family": info.family})
-    mdir = "metrics/models" if section == "models" else "metrics/real"    # separate folders keep the two DVC pipelines apart
-    write_json(resolve(f"{mdir}/{name}.json"), {k: v for k, v in res["metrics"].items() if not isinstance(v, (list, dict))})
+    res["metrics"].update(task=cfg["task"], dataset=cfg["dataset"], model=cfg["model"], n_songs=task.meta.get("n_songs"),
+                          wall_seconds=round(wall, 1))
+    if info.kind == "keras":
+        res["metrics"].update(profile=cfg["profile"], crop_frames=int(cfg["crop_frames"]), epochs_max=int(cfg["epochs"]),
+                              epochs_run_total=int(len(res["history"])))
+    res["metrics"].update(extra or {})
+    out = save_run(resolve(f"{models_dir}/{name}"), cfg, task, res, extra={"family": info.family})
+    mdir = metrics_dir or ("metrics/models" if section == "models" else "metrics/real")   # one folder per DVC pipeline
+    write_json(resolve(f"{mdir}/{name}.json"), {k: v for k, v in res["metrics"].items() if not isinstance(v, (list, dict, np.ndarray))})
     return res["metrics"]

@@ -272,7 +272,10 @@ def predict_keras(fitted: Fitted, data: dict, cfg: dict) -> np.ndarray:
     if "songs" not in data: return np.asarray(m.predict(data["X"], verbose=0, batch_size=256))
     crop = int(cfg["crop_frames"]); hop = max(1, int(round(crop * float(cfg["eval_hop"]))))
     crops = [eval_crops(s[:L], crop, hop) for s, L in zip(data["songs"], data["lens"])]
-    out = np.asarray(m.predict(np.concatenate(crops), verbose=0, batch_size=256))
+    # batches of ~32k frames (256 crops of 128 frames, 25 whole 30-s songs): under JAX a batch of 256 whole songs compiled
+    # into a ~93 GiB program that XLA had to rematerialise
+    bs = max(1, min(256, (256 * 128) // crop))
+    out = np.asarray(m.predict(np.concatenate(crops), verbose=0, batch_size=bs))
     idx = np.cumsum([0] + [len(c) for c in crops])
     return np.stack([out[idx[i] : idx[i + 1]].mean(0) for i in range(len(crops))])
 

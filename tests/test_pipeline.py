@@ -21,12 +21,17 @@ def project(tmp_path_factory):
     P["models"] = {
         "svm_static": {"model": "deck_svm", "features": "descriptors", "task": "static", "protocol": "cv", "folds": 3},
         "lin_dynamic": {"model": "embedding_linear", "features": "musicnn", "task": "dynamic", "protocol": "cv"},
+        "svm_spotify": {"model": "deck_svm", "features": "descriptors", "task": "static", "protocol": "cv", "columns": "spotify"},
+        "bad_columns": {"model": "deck_svm", "features": "descriptors", "task": "static", "protocol": "cv", "columns": ["tempo", "nope"]},
+        "cnn_columns": {"model": "simple_cnn", "features": "logmel", "task": "static", "protocol": "cv", "columns": ["tempo"]},
     }
     P["features"] = {"descriptors": {"repr": "descriptors", "sr": 22050},
                      "logmel": {"repr": "logmel", "sr": 22050, "n_fft": 1024, "hop": 512, "n_mels": 16},
                      "musicnn": {"repr": "musicnn", "model": "MSD_musicnn", "progress": False}}
     P["splits"] = {"folds": 3, "seed": 0}
-    P["real"] = {"models": {"svm_real_section": dict(P["models"]["svm_static"], dataset="synthetic")}}
+    P["real"] = {"models": {"svm_real_section": dict(P["models"]["svm_static"], dataset="synthetic")},
+                 "gpu_models": {"mlp_gpu": {"model": "embedding_mlp", "features": "musicnn", "task": "static", "protocol": "holdout",
+                                            "epochs": 2, "dataset": "synthetic"}}}
     (d/"params.yaml").write_text(yaml.safe_dump(P))
     old = os.environ.get("MER_ROOT"); os.environ["MER_ROOT"] = str(d)
     yield d, P
@@ -60,13 +65,20 @@ def test_pipeline_end_to_end(project):
     pred = pd.read_csv(out/"predictions.csv", dtype={"song_id": str})
     assert pred.tested.all() and len(pred) == 15                      # every song predicted out of fold under CV
     assert json.loads((d/"metrics/models/svm_static.json").read_text())["model"] == "deck_svm"
+    from mer.models.deck import SPOTIFY_PROXIES                        # `columns: spotify`: the deck's Spotify-API proxies only
+    train_from_params("svm_spotify", P)
+    cols = json.loads((d/"models/svm_spotify/config.json").read_text())["columns"]
+    assert cols == [f"descriptors:{c}" for c in SPOTIFY_PROXIES.values()], cols
     md = train_from_params("lin_dynamic", P)                            # 2 Hz windows, folds and bootstrap by song
     pd_ = pd.read_csv(d/"models/lin_dynamic/predictions.csv", dtype={"song_id": str})
     assert pd_.song_id.nunique() == 15 and (pd_.time_s >= 15.0).all() and np.isfinite(md["arousal_rmse"])
+    alt = train_from_params("svm_static", P, dvclive=False, models_dir="models_alt", metrics_dir="metrics/alt", extra={"device": "test"})
+    assert alt["device"] == "test" and json.loads((d/"metrics/alt/svm_static.json").read_text())["device"] == "test"
+    assert (d/"models_alt/svm_static/model.joblib").is_file()     # what bench/gpu_full.py calls (no DVCLive, its own folders)
     train_from_params("svm_real_section", P, section="real.models")  # the real pipeline's section goes to metrics/real/
     assert (d/"metrics/real/svm_real_section.json").is_file()
     df = collect(d/"models")
-    assert set(df.name) == {"svm_static", "lin_dynamic", "svm_real_section"}
+    assert set(df.name) == {"svm_static", "svm_spotify", "lin_dynamic", "svm_real_section"}
     best = best_per_task(df)
     assert {b["task"] for b in best} == {"synthetic: static", "synthetic: dynamic"}
 
@@ -77,3 +89,20 @@ def test_pipeline_clear_errors(project):
     with pytest.raises(KeyError, match="no model 'nope'"): train_from_params("nope", P)
     with pytest.raises(KeyError, match="no 'missing' section|has no 'missing'"): section_params(P, "missing")
     with pytest.raises(KeyError, match="no entry 'nope'"): feature_config("nope", P)
+    with pytest.raises(ValueError, match=r"columns \['nope'\] are not in the features; available: .*tempo"): train_from_params("bad_columns", P)
+    with pytest.raises(ValueError, match="selects song-table columns"): train_from_params("cnn_columns", P)
+
+
+def test_gpu_script_runs_the_pipeline_function(project):
+    "bench/gpu_full.py trains a `real.gpu_models` entry through train_from_params (no DVCLive) into models/gpu and metrics/gpu."
+    d, P = project
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("gpu_full", ROOT/"bench"/"gpu_full.py"); mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.main(["mlp_gpu", "--profile", "quick", "--out", "metrics/gpu"]) == 0
+    m = json.loads((d/"metrics/gpu/mlp_gpu.json").read_text())
+    assert m["profile"] == "quick" and m["backend"] and m["device"] and m["n_songs"] == 15 and 0 < m["n"] < 15   # holdout: one test fold
+    log = (d/"metrics/gpu/mlp_gpu.train_log.tsv").read_text().splitlines()
+    assert len(log) - 1 == m["epochs_run_total"] == 2 and (d/"models/gpu/mlp_gpu/model.keras").is_file()
+    assert not (d/"dvclive/mlp_gpu").exists()
+

@@ -19,13 +19,19 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from .registry import Head, register, output_layer
 
 # %% auto #0
-__all__ = ['SPOTIFY_FEATURES', 'DECK_MEL_SHAPE', 'deck_mlp', 'DeckSearchCV', 'make_cv', 'deck_pipeline', 'deck_svm', 'deck_tree',
-           'deck_forest', 'deck_stack', 'hist_gbm', 'oversample_then_split', 'holdout_score', 'deck_conv_fc',
-           'deck_conv_bilstm']
+__all__ = ['SPOTIFY_FEATURES', 'SPOTIFY_PROXIES', 'DECK_MEL_SHAPE', 'deck_mlp', 'DeckSearchCV', 'make_cv', 'deck_pipeline',
+           'deck_svm', 'deck_tree', 'deck_forest', 'deck_stack', 'hist_gbm', 'oversample_then_split', 'holdout_score',
+           'deck_conv_fc', 'deck_conv_bilstm']
 
 # %% ../../nbs/13_models.deck.ipynb #aa4f0c78
 SPOTIFY_FEATURES = ("danceability", "energy", "loudness", "speechiness", "acousticness", "instrumentalness",
                     "liveness", "valence", "tempo")
+# the offline stand-ins in `mer.features.descriptors` for the Spotify API features (`columns: spotify` in a model entry):
+# no proxy for liveness; `valence` is the target; `mode` and `key_confidence` are Spotify API fields the deck's list omits
+# (kept: the API returns them); `key` (a nominal pitch class, meaningless as a number) is left out
+SPOTIFY_PROXIES = {"danceability": "rhythm_strength", "energy": "energy", "loudness": "loudness", "speechiness": "speechiness",
+                   "acousticness": "acousticness", "instrumentalness": "harmonic_ratio", "tempo": "tempo", "mode": "mode",
+                   "key_confidence": "key_confidence"}
 DECK_MEL_SHAPE = (216, 128, 1)   # (time frames, mel bands, channels): 5 s at 22.05 kHz, hop 512, 128 mels
 
 # %% ../../nbs/13_models.deck.ipynb #2aca065d
