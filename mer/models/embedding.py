@@ -14,8 +14,8 @@ import keras
 from keras import layers, ops
 
 # %% auto #0
-__all__ = ['embedding_mlp', 'pool_embeddings', 'embedding_linear', 'AttentionPooling', 'MaskedMean', 'MultitaskModel',
-           'attn_multitask', 'multitask_targets', 'attention_weights']
+__all__ = ['CLIP_Z', 'embedding_mlp', 'pool_embeddings', 'clip_z', 'embedding_linear', 'AttentionPooling', 'MaskedMean',
+           'MultitaskModel', 'attn_multitask', 'multitask_targets', 'attention_weights']
 
 # %% ../../nbs/14_models.embedding.ipynb #070558e8
 @register("embedding_mlp", family="embedding", input="embedding",
@@ -47,16 +47,25 @@ def pool_embeddings(X, how: str = "meanstd") -> np.ndarray:
     sd = np.sqrt(((X - mu[:, None]) ** 2 * m).sum(1) / cnt)
     return np.concatenate([mu, sd], axis=1)
 
+CLIP_Z = 5.0
+
+def clip_z(X, limit: float = CLIP_Z) -> np.ndarray:
+    """Standardised inputs clipped to +-`limit` training standard deviations. An embedding unit that barely fires on the
+    training songs (std 0.0006 on the synthetic default) gave test songs z-scores of up to 680, and an unbounded ridge
+    output then predicted valence far outside [-1, 1] (R2 -9); the Keras path clips the same way (`mer.train.CLIP_SD`)."""
+    return np.clip(X, -limit, limit)
+
 @register("embedding_linear", family="embedding", kind="sklearn", input="embedding", tasks=("static", "dynamic", "classes"),
           source="standardised embedding + logistic regression / ridge (linear probe)")
 def embedding_linear(head: Head, seed_faithful: bool = False, C: float | None = None, alpha: float | None = None,
                      grid: dict | None = None, cv=5, pool: str = "meanstd", seed: int = 0, n_jobs: int | None = None):
-    "Pool -> StandardScaler -> LogisticRegression (classes) / Ridge (VA); strength by inner grid search unless given."
+    "Pool -> StandardScaler -> clip to +-5 SD -> LogisticRegression (classes) / Ridge (VA); strength by inner grid search unless given."
     if head.is_regression:
         est, val, key, default = Ridge(alpha=alpha or 1.0), alpha, "model__alpha", [0.1, 1.0, 10.0, 100.0, 1000.0]
     else:
         est, val, key, default = LogisticRegression(C=C or 1.0, max_iter=2000), C, "model__C", [0.001, 0.01, 0.1, 1.0]
-    pipe = Pipeline([("pool", FunctionTransformer(pool_embeddings, kw_args={"how": pool})), ("scale", StandardScaler()), ("model", est)])
+    pipe = Pipeline([("pool", FunctionTransformer(pool_embeddings, kw_args={"how": pool})), ("scale", StandardScaler()),
+                     ("clip", FunctionTransformer(clip_z)), ("model", est)])
     if val is not None and grid is None: return pipe
     scoring = "r2" if head.is_regression else "f1_macro"
     return DeckSearchCV(pipe, grid or {key: default}, cv=make_cv(cv, not head.is_regression, seed), scoring=scoring, n_jobs=n_jobs)
