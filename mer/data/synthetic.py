@@ -476,7 +476,7 @@ def load_report(root) -> dict | None:
 def generate_deam(root, n_songs: int = 60, seed: int = 2026, min_duration_s: float = 30.0, max_duration_s: float = 36.0,
                   sr: int = 22050, noise: float = 0.08, jobs: int = 2, overwrite: bool = False, lag_s: float = 1.5,
                   verbose: bool = True) -> dict:
-    "Write a SYNTHETIC dataset in the official DEAM layout at `root` (atomically) and return its report (also in `root/generation_report.json`)."
+    "Write a SYNTHETIC dataset in the official DEAM layout at `root` (atomically) and return its report (also in `root/generation_report.json`, less the timings)."
     root = Path(root).absolute()
     params = dict(n_songs=int(n_songs), seed=int(seed), min_duration_s=float(min_duration_s), max_duration_s=float(max_duration_s),
                   sr=int(sr), noise=float(noise), lag_s=float(lag_s))
@@ -540,7 +540,9 @@ def generate_deam(root, n_songs: int = 60, seed: int = 2026, min_duration_s: flo
             sv=ceiling["static"]["valence"], sa=ceiling["static"]["arousal"], dv=ceiling["dynamic"]["valence"], da=ceiling["dynamic"]["arousal"]))
         report["timing_s"]["total"] = round(time.perf_counter() - t0, 3)
         report["timing_s"]["cpu"] = round(_cpu_s() - cpu0, 3)     # this process + its finished workers
-        write_json(tmp/"generation_report.json", report)      # written last: its presence marks a complete dataset
+        # written last (its presence marks a complete dataset), without the timings: the same parameters give the same bytes
+        # in every file, so the folder's DVC hash, and every stage downstream of it, does not change when it is regenerated
+        write_json(tmp/"generation_report.json", {k: v for k, v in report.items() if k != "timing_s"})
         os.chmod(tmp/"generation_report.json", 0o666 & ~um)   # atomic writes go through mkstemp (0600)
         _replace_dir(tmp, root)
     finally:
