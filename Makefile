@@ -72,6 +72,7 @@ clean-outputs:  ## remove pipeline outputs (keeps data caches)
 
 bench-features: setup  ## feature-extraction speed on the 720 4Q clips (decode floor / naive loop / mer) + its Results page
 	$(BIN)/python bench/features.py --out reports/bench_features.json
+	mkdir -p bench/results && cp reports/bench_features.json bench/results/bench_features.json  # commit it: the docs render it on any clone
 	mkdir -p reports/executed
 	$(BIN)/papermill nbs/results/bench_features.ipynb reports/executed/bench_features.ipynb -k python3 -p bench_json reports/bench_features.json
 

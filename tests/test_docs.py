@@ -47,3 +47,14 @@ def test_benchmark_page_renders():
 def test_library_pages_render():
     for name, title in [("00_config.html", "config"), ("21_evaluate.html", "evaluate")]:
         assert title in [h.lower() for h in headings(dom(SITE / name))]
+
+def test_feature_speed_page_shows_the_committed_figures():
+    "The Feature speed page renders the committed benchmark run (bench/results/bench_features.json) on any clone."
+    import json
+    if not (ROOT / "bench" / "results" / "bench_features.json").exists(): pytest.skip("no committed feature benchmark")
+    page = SITE / "results" / "bench_features.html"
+    assert page.exists(), "Feature speed page missing from the site"
+    html = dom(page)
+    assert "Feature speed" in headings(html)
+    B = json.loads((ROOT / "bench" / "results" / "bench_features.json").read_text())
+    assert f"{B['ratios']['naive_vs_mer_speedup']:.2f}x" in html    # the figure printed by the page is the committed run's
