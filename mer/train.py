@@ -11,11 +11,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from .config import get, load_params, resolve, set_seed, write_csv, write_json, atomic_path
-from .models.registry import Head, head as make_head, get_model_info, build, compile_model
+from .models.registry import Head, head as make_head, get_model_info, build, compile_model, CLIP_SD
 from . import evaluate as ev
 
 # %% auto #0
-__all__ = ['PROFILES', 'TRAIN_DEFAULTS', 'CLIP_SD', 'resolve_config', 'class_targets', 'pad_songs', 'eval_crops', 'pool_sequence',
+__all__ = ['PROFILES', 'TRAIN_DEFAULTS', 'resolve_config', 'class_targets', 'pad_songs', 'eval_crops', 'pool_sequence',
            'augment_crop', 'make_train_dataset', 'Fitted', 'standardization_stats', 'with_standardization', 'fit_keras',
            'predict_keras', 'fit_sklearn', 'Task', 'run_experiment', 'save_run']
 
@@ -214,8 +214,6 @@ def standardization_stats(train: dict) -> tuple[np.ndarray, np.ndarray, tuple] |
     if X.ndim == 2: return X.mean(0), X.var(0), (-1,)
     if X.ndim == 4: return X.mean((0, 1)), X.var((0, 1)), (2, 3)                              # windows (n, T, F, C)
     return None
-
-CLIP_SD = 5.0
 
 def with_standardization(model, train: dict):
     """`model` behind a `Normalization` layer holding the training inputs' statistics, so the saved model standardises its

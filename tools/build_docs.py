@@ -54,16 +54,16 @@ def nb_title(path: Path) -> str:
         if c["cell_type"] == "markdown" and m: return m.group(1).strip()
     return path.stem
 
-def _execute_bench_page(name: str, work: Path) -> Path:
+def _execute_bench_page(name: str, work: Path) -> Path | None:
     """Run `nbs/results/<name>.ipynb` on the committed `bench/results/<name>.json` (the figures of the last benchmark run that
-    was committed) with papermill into `work`; a missing executed page stays missing if that fails."""
+    was committed) with papermill into `work`; None (the page stays missing) if that fails."""
     out = work / f"{name}.ipynb"
     r = subprocess.run([str(Path(sys.executable).with_name("papermill")), str(ROOT / "nbs" / "results" / f"{name}.ipynb"), str(out),
                         "-k", "python3", "--no-progress-bar", "-p", "bench_json", f"bench/results/{name}.json"],
                        cwd=ROOT, capture_output=True, text=True)
     if r.returncode != 0:
         print(f"warning: could not execute the {name} page from bench/results/{name}.json:\n{r.stderr[-2000:]}", file=sys.stderr)
-        return work / f"{name}.missing"
+        return None
     return out
 
 def main(argv=None):
@@ -96,7 +96,7 @@ def main(argv=None):
     for name, label in RESULT_PAGES:
         src = executed / f"{name}.ipynb"
         if not src.exists() and (ROOT / "bench" / "results" / f"{name}.json").exists():
-            src = _execute_bench_page(name, stage.parent)    # committed benchmark figures: the page renders them on any clone
+            src = _execute_bench_page(name, stage.parent) or src   # committed benchmark figures: the page renders them on any clone
         if not src.exists() and name == "benchmark": src = ROOT / "nbs" / "results" / "benchmark.ipynb"
         if src.exists():
             dst = stage / "docs" / "results" / f"{name}.ipynb"; dst.parent.mkdir(parents=True, exist_ok=True)

@@ -8,14 +8,14 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
-from .registry import Head, register, output_layer
+from .registry import Head, register, output_layer, CLIP_SD
 from .deck import DeckSearchCV, make_cv
 import keras
 from keras import layers, ops
 
 # %% auto #0
-__all__ = ['CLIP_Z', 'embedding_mlp', 'pool_embeddings', 'clip_z', 'embedding_linear', 'AttentionPooling', 'MaskedMean',
-           'MultitaskModel', 'attn_multitask', 'multitask_targets', 'attention_weights']
+__all__ = ['embedding_mlp', 'pool_embeddings', 'clip_z', 'embedding_linear', 'AttentionPooling', 'MaskedMean', 'MultitaskModel',
+           'attn_multitask', 'multitask_targets', 'attention_weights']
 
 # %% ../../nbs/14_models.embedding.ipynb #070558e8
 @register("embedding_mlp", family="embedding", input="embedding",
@@ -47,12 +47,10 @@ def pool_embeddings(X, how: str = "meanstd") -> np.ndarray:
     sd = np.sqrt(((X - mu[:, None]) ** 2 * m).sum(1) / cnt)
     return np.concatenate([mu, sd], axis=1)
 
-CLIP_Z = 5.0
-
-def clip_z(X, limit: float = CLIP_Z) -> np.ndarray:
+def clip_z(X, limit: float = CLIP_SD) -> np.ndarray:
     """Standardised inputs clipped to +-`limit` training standard deviations. An embedding unit that barely fires on the
     training songs (std 0.0006 on the synthetic default) gave test songs z-scores of up to 680, and an unbounded ridge
-    output then predicted valence far outside [-1, 1] (R2 -9); the Keras path clips the same way (`mer.train.CLIP_SD`)."""
+    output then predicted valence far outside [-1, 1] (R2 -9); the Keras path clips at the same bound (`registry.CLIP_SD`, `mer.train.with_standardization`)."""
     return np.clip(X, -limit, limit)
 
 @register("embedding_linear", family="embedding", kind="sklearn", input="embedding", tasks=("static", "dynamic", "classes"),

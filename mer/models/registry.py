@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Any
 
 # %% auto #0
-__all__ = ['TASKS', 'MODELS', 'Head', 'head', 'ModelInfo', 'register', 'get_model_info', 'build', 'output_layer', 'compile_model']
+__all__ = ['TASKS', 'MODELS', 'CLIP_SD', 'Head', 'head', 'ModelInfo', 'register', 'get_model_info', 'build', 'output_layer',
+           'compile_model']
 
 # %% ../../nbs/10_models.registry.ipynb #945b9055
 TASKS = ("static", "dynamic", "classes")
@@ -76,6 +77,8 @@ def build(name: str, head: Head, input_shape: tuple | None = None, seed_faithful
     return info.builder(head, seed_faithful=seed_faithful, **kw)
 
 # %% ../../nbs/10_models.registry.ipynb #bfe5aab9
+CLIP_SD = 5.0   # standardised vector inputs are clipped at +-CLIP_SD training SDs (Keras: mer.train; scikit-learn: embedding_linear)
+
 def output_layer(x, head: Head, name: str = "out", relu_output: bool = False):
     """The task head on top of features `x`: rank-2 `x` (batch, d) for `static`/`classes`,
     rank-3 `x` (batch, time, d) for `dynamic` (or for `static`/`classes`, pooled by mean over time first).
