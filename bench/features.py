@@ -197,7 +197,7 @@ def main(argv=None):
         print(f"all 3 seed front-ends: naive (3 loads per file) / mer (1 decode per file) = "
               f"{ratios['naive_vs_mer_speedup_all_frontends']:.2f}x wall, {ratios['naive_vs_mer_cpu_all_frontends']:.2f}x CPU; "
               f"mer / decode floor = {ratios['mer_all_frontends_vs_decode_floor']:.2f}")
-    res = {"benchmark": "features", "n_files": n, "data": str(src), "jobs": a.jobs, "representation": "logmel", "config": cfg,
+    res = {"benchmark": "features", "n_files": n, "data": os.path.relpath(src, resolve(".")), "jobs": a.jobs, "representation": "logmel", "config": cfg,
            "decode_floor": floor_name, "rows": rows, "ratios": ratios, "targets": targets, "targets_met": met,
            "n_ok": n_ok, "store_mb": store_mb,
            "machine": {"cpus": psutil.cpu_count(), "cpus_physical": psutil.cpu_count(logical=False), "platform": platform.platform(),
