@@ -22,7 +22,7 @@ __all__ = ['PROFILES', 'TRAIN_DEFAULTS', 'resolve_config', 'class_targets', 'pad
 # %% ../nbs/20_train.ipynb #ab7626c9
 PROFILES = ("quick", "full")
 TRAIN_DEFAULTS = dict(task="static", labels=None, protocol="holdout", folds=5, epochs=30, batch_size=32, lr=0.001,
-                      patience=6, crop_frames=128, crops_per_song=8, eval_hop=0.5, seed_faithful=False, hparams={},
+                      patience=6, min_epochs=0, crop_frames=128, crops_per_song=8, eval_hop=0.5, seed_faithful=False, hparams={},
                       augment={}, refit=False, pool="meanstd", window_s=3.0)
 
 def _merge(a: dict, b: dict) -> dict:
@@ -197,7 +197,11 @@ class Fitted:
 def _keras_callbacks(cfg, has_val, live=None):
     import keras
     mon = "val_loss" if has_val else "loss"
-    cbs = [keras.callbacks.EarlyStopping(monitor=mon, patience=int(cfg["patience"]), restore_best_weights=True),
+    # min_epochs: early stopping neither counts patience nor keeps weights before this epoch. With few optimiser steps per
+    # epoch, BatchNorm's moving statistics (momentum 0.99) have not settled after epoch 1, validation loss in inference mode
+    # jumps for a few epochs, and patience alone would restore the near-initial epoch-1 weights (resnet_dynamic did)
+    cbs = [keras.callbacks.EarlyStopping(monitor=mon, patience=int(cfg["patience"]), restore_best_weights=True,
+                                         start_from_epoch=int(cfg.get("min_epochs", 0))),
            keras.callbacks.ReduceLROnPlateau(monitor=mon, factor=0.5, patience=max(1, int(cfg["patience"]) // 2), min_lr=1e-5)]
     if live is not None:
         from dvclive.keras import DVCLiveCallback
