@@ -11,8 +11,8 @@ import pandas as pd
 from .evaluate import fmt_ci, DIMS
 
 # %% auto #0
-__all__ = ['PUBLISHED', 'TABLE_KEYS', 'collect', 'score', 'task_table', 'best_per_task', 'plot_va', 'plot_confusion',
-           'plot_learning_curves', 'plot_cost']
+__all__ = ['PUBLISHED', 'TABLE_KEYS', 'collect', 'score', 'task_table', 'best_per_task', 'stage_times', 'plot_va',
+           'plot_confusion', 'plot_learning_curves', 'plot_cost']
 
 # %% ../nbs/22_benchmark.ipynb #570169d9
 PUBLISHED = [
@@ -83,6 +83,23 @@ def best_per_task(df: pd.DataFrame) -> list[dict]:
         else: metric, val = "R² valence / arousal", f"{fmt_ci(r, 'valence_r2')} / {fmt_ci(r, 'arousal_r2')}"
         out.append({"task": f"{ds}: {task}" + (f" ({r['labels']})" if r.get("labels") else ""), "model": r["name"], "metric": metric, "value": val})
     return out
+
+# %% ../nbs/22_benchmark.ipynb #a693b1fa
+def stage_times(lock_file="dvc.lock", root=".") -> pd.DataFrame:
+    """One row per stage of `lock_file` (paths in it relative to `root`) whose executed notebook exists: `stage`, `group`
+    (the name before `@`: synthesize, features, train, ...), `seconds` (papermill's duration of its last run) and `started`."""
+    import yaml
+    root = Path(root); lock = yaml.safe_load((root / lock_file).read_text()) or {}
+    rows = []
+    for stage, s in (lock.get("stages") or {}).items():
+        nbs = [o["path"] for o in s.get("outs", []) if str(o["path"]).startswith("reports/executed/") and str(o["path"]).endswith(".ipynb")]
+        for nb in nbs:
+            f = root / nb
+            if not f.exists(): continue
+            pm = json.loads(f.read_text()).get("metadata", {}).get("papermill", {})
+            if pm.get("duration") is None: continue
+            rows.append(dict(stage=stage, group=stage.split("@")[0], seconds=float(pm["duration"]), started=pm.get("start_time")))
+    return pd.DataFrame(rows, columns=["stage", "group", "seconds", "started"])
 
 # %% ../nbs/22_benchmark.ipynb #8b34dae9
 def plot_va(pred: pd.DataFrame, ax=None, title: str = ""):

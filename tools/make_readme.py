@@ -26,7 +26,16 @@ def results_md() -> str:
     lines = [head + f"`{b.get('profile', '?')}`; {b.get('n_models', '?')} models; full tables on the docs' Benchmark pages):", ""]
     lines += _table(b)
     note = b.get("note", "")
-    return "\n".join(lines) + ("\n\n" + note if note else "") + "\n" + gpu_md()
+    return "\n".join(lines) + ("\n\n" + note if note else "") + "\n" + times_md(b) + gpu_md()
+
+def times_md(b: dict) -> str:
+    "The stage notebooks' minutes per pipeline as the benchmark stage measured them (papermill durations), if recorded."
+    t = b.get("stage_minutes") or {}
+    if not t: return ""
+    what = {"dvc.lock": "synthetic default", "real/dvc.lock": "real data (4Q, DEAM)"}
+    parts = [f"{what.get(lock, lock)} (`{lock}`) {m['total']} min ({', '.join(f'{g} {v}' for g, v in m.items() if g != 'total')})" for lock, m in t.items()]
+    return ("\nQuick-profile time from scratch on the machine that ran them (" + str(b.get("cpus", "?")) + " CPUs; the stage notebooks' papermill "
+            "durations, last run of each stage, DVC's hashing not counted): " + "; ".join(parts) + ".\n")
 
 def gpu_md() -> str:
     "Full-profile runs on a GPU machine (`python bench/gpu_full.py`, results committed in metrics/gpu/), if any."
