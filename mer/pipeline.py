@@ -124,7 +124,9 @@ def build_task(cfg: dict, ds, P: dict) -> Task:
     `features` may be a list: song vectors (table rows, pooled embeddings) of every store are concatenated."""
     info = get_model_info(cfg["model"])
     names = _feature_names(cfg)
-    if cfg.get("columns") and not (info.input == "table" or (info.input in ("embedding", "sequence") and cfg.get("pool", "meanstd") != "none")):
+    pool = cfg.get("pool", "meanstd")
+    song_vectors = info.input == "table" or (info.input in ("embedding", "sequence") and pool != "none")   # one vector per song
+    if cfg.get("columns") and not song_vectors:
         raise ValueError(f"{cfg.get('name', cfg['model'])}: `columns` selects song-table columns; model {cfg['model']} reads {info.input} inputs")
     stores = [_store(cfg["dataset"], n) for n in names]
     st = stores[0]
@@ -164,8 +166,7 @@ def build_task(cfg: dict, ds, P: dict) -> Task:
     else:
         Y, classes = lab[["valence", "arousal"]].to_numpy(np.float32), None
     t = Task(ids=np.array(songs), kind=kind, Y=Y, folds=f, split=split, classes=classes, meta=meta, inner_groups=artist.to_numpy())
-    pool = cfg.get("pool", "meanstd")
-    if info.input == "table" or (info.input in ("embedding", "sequence") and pool != "none"):
+    if song_vectors:
         parts = [_song_vectors(s, info.input, songs, pool) for s in stores]
         t.X = np.concatenate([p[0] for p in parts], axis=1); meta["columns"] = [c for p in parts for c in p[1]]
         if cfg.get("columns"): t.X, meta["columns"] = select_columns(t.X, meta["columns"], cfg["columns"])
