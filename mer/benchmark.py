@@ -4,7 +4,7 @@
 
 # %% ../nbs/22_benchmark.ipynb #4fb0a0e7
 from __future__ import annotations
-import json
+import json, re
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -49,16 +49,24 @@ TABLE_KEYS = {"static": ["valence_r2", "arousal_r2", "valence_rmse", "arousal_rm
               "dynamic": ["valence_rmse", "arousal_rmse", "valence_r", "arousal_r", "valence_rmse_song_avg", "arousal_rmse_song_avg"],
               "classes": ["macro_f1", "accuracy", "balanced_accuracy"]}
 
+def _natural(s: str) -> str:
+    "Sort key that orders numbers by value: grid4 before grid16 before grid64."
+    return re.sub(r"\d+", lambda m: m.group(0).zfill(6), str(s))
+
 def task_table(df: pd.DataFrame, task: str, dataset: str | None = None, digits: int = 3) -> pd.DataFrame:
     "The table for one task (and dataset): metrics with 95% CIs, cost columns, best first; published anchors appended."
     sub = df[(df.task == task) & ((df.dataset == dataset) if dataset else True)].copy()
     if sub.empty: return pd.DataFrame()
-    sub["_score"] = sub.apply(score, axis=1); sub = sub.sort_values("_score", ascending=False)
+    sub["_score"] = sub.apply(score, axis=1)
+    sub["_lab"] = sub["labels"].fillna("") if "labels" in sub else ""
+    sub["_labkey"] = sub["_lab"].map(_natural)
+    sub = sub.sort_values(["_labkey", "_score"], ascending=[True, False])   # classes: one block per label scheme, best first
     keys = TABLE_KEYS[task]
     rows = []
     for _, r in sub.iterrows():
         d = r.to_dict()
         row = {"model": r["name"], "registry": r["model"], "features": r["features"], "protocol": r["protocol"]}
+        if task == "classes": row["labels"] = r["_lab"] or "quadrant"
         row.update({k: fmt_ci(d, k, digits) for k in keys if k in d})
         for c in ("params", "flops", "train_seconds", "infer_ms_per_clip"):
             if c in d and pd.notna(d[c]): row[c] = d[c]
@@ -81,8 +89,8 @@ def best_per_task(df: pd.DataFrame) -> list[dict]:
         if task == "classes": metric, val = "macro-F1", fmt_ci(r, "macro_f1")
         elif task == "dynamic": metric, val = "RMSE valence / arousal", f"{fmt_ci(r, 'valence_rmse')} / {fmt_ci(r, 'arousal_rmse')}"
         else: metric, val = "R² valence / arousal", f"{fmt_ci(r, 'valence_r2')} / {fmt_ci(r, 'arousal_r2')}"
-        out.append({"task": f"{ds}: {task}" + (f" ({r['labels']})" if r.get("labels") else ""), "model": r["name"], "metric": metric, "value": val})
-    return out
+        out.append({"task": f"{ds}: {task}" + (f" ({r['_lab']})" if r["_lab"] else ""), "model": r["name"], "metric": metric, "value": val})
+    return sorted(out, key=lambda d: _natural(d["task"]))
 
 # %% ../nbs/22_benchmark.ipynb #a693b1fa
 def stage_times(lock_file="dvc.lock", root=".") -> pd.DataFrame:
@@ -115,11 +123,11 @@ def plot_va(pred: pd.DataFrame, ax=None, title: str = ""):
     return ax
 
 def plot_confusion(metrics: dict, ax=None, title: str = ""):
-    "Row-normalised confusion matrix from `classification_metrics` output."
+    "Row-normalised confusion matrix from `classification_metrics` output (counts written in the cells up to 16 classes)."
     import matplotlib.pyplot as plt, seaborn as sns
     ax = ax or plt.subplots(figsize=(4, 3.5))[1]
     cm = np.asarray(metrics["confusion"], float); cmn = cm / np.maximum(cm.sum(1, keepdims=True), 1)
-    sns.heatmap(cmn, annot=cm.astype(int), fmt="d", cmap="Blues", vmin=0, vmax=1, xticklabels=metrics["labels"],
+    sns.heatmap(cmn, annot=cm.astype(int) if len(cm) <= 16 else False, fmt="d", cmap="Blues", vmin=0, vmax=1, xticklabels=metrics["labels"],
                 yticklabels=metrics["labels"], ax=ax, cbar=False)
     ax.set(xlabel="predicted", ylabel="true", title=title)
     return ax

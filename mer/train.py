@@ -59,7 +59,8 @@ def class_targets(scheme: str, train_va: np.ndarray, all_va: np.ndarray | None =
     if scheme == "quadrant":
         y = np.array([L.quadrant(v, a) for v, a in all_va]); return y, ["Q1", "Q2", "Q3", "Q4"]
     if scheme.startswith("grid"):
-        n = int(scheme[4:]); y = np.asarray(L.grid_labels(all_va[:, 0], all_va[:, 1], n=n)); return y, list(range(n))
+        n = int(scheme[4:]); y = np.asarray(L.grid_labels(all_va[:, 0], all_va[:, 1], n=n))
+        return y, sorted(set(y.tolist()))     # the cells that hold songs: an empty cell is no class to learn or score
     if scheme.startswith("kmeans"):
         n = int(scheme[6:]); km = L.KMeansLabels(n_clusters=n, seed=seed).fit(train_va)
         return np.asarray(km.transform(all_va)), list(range(n))

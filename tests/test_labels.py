@@ -79,7 +79,11 @@ def test_kmeans_fits_on_train_only():
     assert classes == [0, 1, 2, 3]
     np.testing.assert_array_equal(y, km.transform(allva))
     y, classes = train_mod.class_targets("grid16", train, allva)
-    assert len(classes) == 16 and set(np.unique(y)) <= set(range(16))
+    assert classes == sorted(set(y.tolist())) and set(classes) <= set(range(16))
+    # grid classes are the cells that hold songs: two corners give two classes, not 16 with 14 empty (scored as F1 0)
+    corners = np.array([[0.9, 0.9], [0.8, 0.95], [-0.9, -0.9]])
+    y, classes = train_mod.class_targets("grid16", corners, corners)
+    assert classes == [0, 15] and y.tolist() == [15, 15, 0]
 
 
 def test_kmeans_errors_and_roundtrip():
