@@ -26,12 +26,14 @@ PUBLISHED = [
 
 # %% ../nbs/22_benchmark.ipynb #8211a4b7
 def collect(models_dir="models") -> pd.DataFrame:
-    "One row per trained model: its settings (dataset, task, model, features, protocol, profile) and every metric."
+    """One row per trained model: its settings (dataset, task, label scheme, model, features, protocol, profile) and every
+    metric. The class list that classification metrics carry under `labels` is renamed `classes`: `labels` is the scheme."""
     rows = []
     for d in sorted(Path(models_dir).glob("*/")):
         if not (d/"metrics.json").exists() or not (d/"config.json").exists(): continue
         cfg, m = json.loads((d/"config.json").read_text()), json.loads((d/"metrics.json").read_text())
         if m.get("skipped"): continue
+        if "labels" in m: m["classes"] = m.pop("labels")
         rows.append({"name": d.name, "dataset": cfg.get("dataset"), "task": cfg.get("task"), "labels": cfg.get("labels"),
                      "model": cfg.get("model"), "family": cfg.get("family"), "features": cfg.get("features"),
                      "protocol": cfg.get("protocol"), "profile": cfg.get("profile"), **m})
