@@ -134,26 +134,51 @@ def plot_confusion(metrics: dict, ax=None, title: str = ""):
     ax.set(xlabel="predicted", ylabel="true", title=title)
     return ax
 
-def plot_learning_curves(logs: dict[str, pd.DataFrame], ax=None):
-    "Training and validation loss per epoch (fold 0) for each model."
-    import matplotlib.pyplot as plt, seaborn as sns
-    ax = ax or plt.subplots(figsize=(7, 4))[1]
+def _curves(logs: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    "Long table `epoch, loss, model, split` of fold 0 of every Keras training log."
     rows = []
     for name, lg in logs.items():
         if lg.empty or "loss" not in lg: continue
         lg = lg[lg.fold == lg.fold.min()] if "fold" in lg else lg
         for col, kind in (("loss", "train"), ("val_loss", "validation")):
             if col in lg: rows.append(pd.DataFrame({"epoch": lg.epoch, "loss": lg[col], "model": name, "split": kind}))
-    if rows: sns.lineplot(pd.concat(rows), x="epoch", y="loss", hue="model", style="split", ax=ax)
-    ax.set(yscale="log", title="learning curves (fold 0)")
-    return ax
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["epoch", "loss", "model", "split"])
+
+def plot_learning_curves(logs: dict[str, pd.DataFrame], ax=None, ncols: int = 4):
+    """Training and validation loss per epoch (fold 0): all models in `ax` if given, else one panel per model
+    (each on its own loss scale, so a 4-class cross-entropy and a VA MSE are both readable). Returns the axes or the figure."""
+    import matplotlib.pyplot as plt, seaborn as sns
+    d = _curves(logs)
+    if ax is not None:
+        if len(d): sns.lineplot(d, x="epoch", y="loss", hue="model", style="split", ax=ax)
+        ax.set(yscale="log", title="learning curves (fold 0)")
+        return ax
+    names = list(dict.fromkeys(d.model)) if len(d) else []
+    nc = max(1, min(ncols, len(names))); nr = max(1, -(-len(names) // nc))
+    fig, axes = plt.subplots(nr, nc, figsize=(3.6 * nc, 2.7 * nr), squeeze=False)
+    for a, n in zip(axes.flat, names):
+        sns.lineplot(d[d.model == n], x="epoch", y="loss", hue="split", hue_order=["train", "validation"], ax=a, legend=a is axes.flat[0])
+        a.set(title=n, xlabel="epoch", ylabel="loss")
+    for a in axes.flat[len(names):]: a.axis("off")
+    fig.suptitle("learning curves (fold 0)"); fig.tight_layout()
+    return fig
 
 def plot_cost(df: pd.DataFrame, ax=None):
-    "Score vs training time per model (log x), one marker per task."
+    "Score vs training time per model (log x), one marker per task; with no `ax`, one panel per dataset (returns the figure)."
     import matplotlib.pyplot as plt, seaborn as sns
+    if ax is None and "dataset" in df and df.dataset.nunique() > 1:
+        ds = sorted(df.dataset.dropna().unique())
+        fig, axes = plt.subplots(1, len(ds), figsize=(6 * len(ds), 4.6), squeeze=False)
+        for a, name in zip(axes[0], ds):
+            plot_cost(df[df.dataset == name], ax=a); a.set_title(f"cost vs score: {name}")
+        fig.tight_layout()
+        return fig
     ax = ax or plt.subplots(figsize=(6, 4))[1]
     d = df.assign(score=df.apply(score, axis=1)).dropna(subset=["train_seconds"])
-    sns.scatterplot(d, x="train_seconds", y="score", hue="task", style="dataset", s=60, ax=ax)
+    pal = {t: f"C{i}" for i, t in enumerate(TABLE_KEYS)}   # one colour per task in every panel
+    sns.scatterplot(d, x="train_seconds", y="score", hue="task", palette={t: c for t, c in pal.items() if t in set(d.task)},
+                    style="dataset" if d.dataset.nunique() > 1 else None, s=60, ax=ax)
+    if ax.get_legend() is not None: ax.legend(fontsize=7, loc="best", framealpha=0.6)
     for _, r in d.iterrows(): ax.annotate(r["name"], (r.train_seconds, r.score), fontsize=7, xytext=(3, 3), textcoords="offset points")
     ax.set(xscale="log", xlabel="training time (s, 2 CPU cores)", ylabel="score (R² mean | macro-F1 | -RMSE)", title="cost vs score")
     return ax
