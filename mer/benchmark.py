@@ -12,7 +12,7 @@ from .evaluate import fmt_ci, DIMS
 
 # %% auto #0
 __all__ = ['PUBLISHED', 'TABLE_KEYS', 'collect', 'score', 'task_table', 'best_per_task', 'stage_times', 'plot_va',
-           'plot_confusion', 'plot_learning_curves', 'plot_cost']
+           'plot_confusion', 'panel_grid', 'plot_learning_curves', 'plot_cost']
 
 # %% ../nbs/22_benchmark.ipynb #570169d9
 PUBLISHED = [
@@ -51,6 +51,10 @@ TABLE_KEYS = {"static": ["valence_r2", "arousal_r2", "valence_rmse", "arousal_rm
               "dynamic": ["valence_rmse", "arousal_rmse", "valence_r", "arousal_r", "valence_rmse_song_avg", "arousal_rmse_song_avg"],
               "classes": ["macro_f1", "accuracy", "balanced_accuracy"]}
 
+def _schemes(df: pd.DataFrame) -> pd.Series:
+    "The label scheme per row ('' for VA tasks and rows without one)."
+    return df["labels"].fillna("").astype(str) if "labels" in df else pd.Series("", index=df.index)
+
 def _natural(s: str) -> str:
     "Sort key that orders numbers by value: grid4 before grid16 before grid64."
     return re.sub(r"\d+", lambda m: m.group(0).zfill(6), str(s))
@@ -60,7 +64,7 @@ def task_table(df: pd.DataFrame, task: str, dataset: str | None = None, digits: 
     sub = df[(df.task == task) & ((df.dataset == dataset) if dataset else True)].copy()
     if sub.empty: return pd.DataFrame()
     sub["_score"] = sub.apply(score, axis=1)
-    sub["_lab"] = sub["labels"].fillna("") if "labels" in sub else ""
+    sub["_lab"] = _schemes(sub)
     sub["_labkey"] = sub["_lab"].map(_natural)
     sub = sub.sort_values(["_labkey", "_score"], ascending=[True, False])   # classes: one block per label scheme, best first
     keys = TABLE_KEYS[task]
@@ -85,8 +89,7 @@ def best_per_task(df: pd.DataFrame) -> list[dict]:
     out = []
     if df.empty: return out
     df = df.assign(_score=df.apply(score, axis=1))
-    if "labels" not in df: df = df.assign(labels=None)
-    for (ds, task, _), g in df.assign(_lab=df["labels"].fillna("")).groupby(["dataset", "task", "_lab"]):   # quadrant vs kmeans16: separate tasks
+    for (ds, task, _), g in df.assign(_lab=_schemes(df)).groupby(["dataset", "task", "_lab"]):   # quadrant vs kmeans16: separate tasks
         r = g.sort_values("_score", ascending=False).iloc[0].to_dict()
         if task == "classes": metric, val = "macro-F1", fmt_ci(r, "macro_f1")
         elif task == "dynamic": metric, val = "RMSE valence / arousal", f"{fmt_ci(r, 'valence_rmse')} / {fmt_ci(r, 'arousal_rmse')}"
@@ -144,6 +147,14 @@ def _curves(logs: dict[str, pd.DataFrame]) -> pd.DataFrame:
             if col in lg: rows.append(pd.DataFrame({"epoch": lg.epoch, "loss": lg[col], "model": name, "split": kind}))
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["epoch", "loss", "model", "split"])
 
+def panel_grid(n: int, ncols: int = 4, width: float = 4.2, height: float = 4.2):
+    "A figure of `n` panels, `ncols` a row (`width` x `height` inches each); the unused panels of the last row are hidden."
+    import matplotlib.pyplot as plt
+    nc = max(1, min(ncols, n)); nr = max(1, -(-n // nc))
+    fig, axes = plt.subplots(nr, nc, figsize=(width * nc, height * nr), squeeze=False)
+    for a in axes.flat[n:]: a.axis("off")
+    return fig, axes.flat[:n]
+
 def plot_learning_curves(logs: dict[str, pd.DataFrame], ax=None, ncols: int = 4):
     """Training and validation loss per epoch (fold 0): all models in `ax` if given, else one panel per model
     (each on its own loss scale, so a 4-class cross-entropy and a VA MSE are both readable). Returns the axes or the figure."""
@@ -154,12 +165,10 @@ def plot_learning_curves(logs: dict[str, pd.DataFrame], ax=None, ncols: int = 4)
         ax.set(yscale="log", title="learning curves (fold 0)")
         return ax
     names = list(dict.fromkeys(d.model)) if len(d) else []
-    nc = max(1, min(ncols, len(names))); nr = max(1, -(-len(names) // nc))
-    fig, axes = plt.subplots(nr, nc, figsize=(3.6 * nc, 2.7 * nr), squeeze=False)
-    for a, n in zip(axes.flat, names):
-        sns.lineplot(d[d.model == n], x="epoch", y="loss", hue="split", hue_order=["train", "validation"], ax=a, legend=a is axes.flat[0])
+    fig, axes = panel_grid(len(names), ncols, 3.6, 2.7)
+    for i, (a, n) in enumerate(zip(axes, names)):
+        sns.lineplot(d[d.model == n], x="epoch", y="loss", hue="split", hue_order=["train", "validation"], ax=a, legend=i == 0)
         a.set(title=n, xlabel="epoch", ylabel="loss")
-    for a in axes.flat[len(names):]: a.axis("off")
     fig.suptitle("learning curves (fold 0)"); fig.tight_layout()
     return fig
 
