@@ -11,8 +11,8 @@ import pandas as pd
 from .evaluate import fmt_ci, DIMS
 
 # %% auto #0
-__all__ = ['PUBLISHED', 'TABLE_KEYS', 'collect', 'score', 'task_table', 'best_per_task', 'stage_times', 'plot_va',
-           'plot_confusion', 'panel_grid', 'plot_learning_curves', 'plot_cost']
+__all__ = ['PUBLISHED', 'TABLE_KEYS', 'collect', 'score', 'task_table', 'best_per_task', 'stage_times', 'paired_difference',
+           'plot_va', 'plot_confusion', 'panel_grid', 'plot_learning_curves', 'plot_cost']
 
 # %% ../nbs/22_benchmark.ipynb #570169d9
 PUBLISHED = [
@@ -113,6 +113,34 @@ def stage_times(lock_file="dvc.lock", root=".") -> pd.DataFrame:
             if pm.get("duration") is None: continue
             rows.append(dict(stage=stage, group=stage.split("@")[0], seconds=float(pm["duration"]), started=pm.get("start_time")))
     return pd.DataFrame(rows, columns=["stage", "group", "seconds", "started"])
+
+# %% ../nbs/22_benchmark.ipynb #6c721e85
+def paired_difference(models_dir, base: str, other: str, n_boot: int = 1000, seed: int = 0) -> dict:
+    """`other` minus `base` on the songs both tested, with a paired song-level bootstrap 95% CI: `macro_f1_delta` (classes) or
+    `valence_r2_delta` and `arousal_r2_delta` (static VA), plus `n` and both names."""
+    from mer import evaluate as ev
+    root = Path(models_dir)
+    a, b = (pd.read_csv(root/n/"predictions.csv", dtype={"song_id": str}) for n in (base, other))
+    if "time_s" in a.columns or "time_s" in b.columns: raise ValueError("paired_difference compares song-level predictions, not 2 Hz ones")
+    m = a[a.tested.astype(bool)].merge(b[b.tested.astype(bool)], on="song_id", suffixes=("_a", "_b"))
+    if not len(m): raise ValueError(f"{base} and {other} share no tested song")
+    probs = [c for c in a.columns if c.startswith("p_")]
+    if probs != [c for c in b.columns if c.startswith("p_")]: raise ValueError(f"{base} and {other} predict different classes or tasks")
+    if probs:
+        if (m.true_a.astype(str) != m.true_b.astype(str)).any(): raise ValueError(f"{base} and {other} have different labels")
+        classes = np.array([c[2:] for c in probs])
+        P = np.stack([m[[f"{c}_{s}" for c in probs]].to_numpy().argmax(1) for s in "ab"], 1)
+        fn = lambda y, p: {"macro_f1_delta": ev.classification_metrics(y, classes[p[:, 1]], labels=classes)["macro_f1"]
+                                             - ev.classification_metrics(y, classes[p[:, 0]], labels=classes)["macro_f1"]}
+        y = m.true_a.astype(str).to_numpy()
+    else:
+        y = m[[f"{d}_a" for d in DIMS]].to_numpy(float)
+        if not np.allclose(y, m[[f"{d}_b" for d in DIMS]].to_numpy(float), equal_nan=True): raise ValueError(f"{base} and {other} have different labels")
+        P = np.concatenate([m[[f"{d}_pred_{s}" for d in DIMS]].to_numpy(float) for s in "ab"], 1)
+        def fn(y, p):
+            ra, rb = ev.regression_metrics(y, p[:, :2]), ev.regression_metrics(y, p[:, 2:])
+            return {f"{d}_r2_delta": rb[f"{d}_r2"] - ra[f"{d}_r2"] for d in DIMS}
+    return {"model": other, "baseline": base, "n": int(len(m)), **ev.with_ci(fn, y, P, n_boot=n_boot, seed=seed)}
 
 # %% ../nbs/22_benchmark.ipynb #8b34dae9
 def plot_va(pred: pd.DataFrame, ax=None, title: str = ""):

@@ -56,6 +56,9 @@ def extract_representation(name: str, index: pd.DataFrame, P: dict, dataset: str
     dataset = dataset or ds_name or get(P, "data.dataset")
     out = store_path(dataset, store_name)
     jobs = int(cfg.pop("jobs", get(P, "audio.convert.jobs", 2)))
+    if cfg.get("augment") and kind in ("musicnn", "opensmile"):
+        raise ValueError(f"{section}.{name}: `augment` (offline audio augmentation) applies to the spectral representations of "
+                         f"mer.features.store, not to {kind}")
     if kind == "musicnn":
         from mer.features.musicnn import extract_musicnn
         return extract_musicnn(index, out, **cfg)
@@ -150,6 +153,14 @@ def build_task(cfg: dict, ds, P: dict) -> Task:
             "features_list": names}
     artist = ds.groups.astype(str).reindex(songs) if ds.groups is not None else pd.Series(songs, index=songs)
     artist = artist.fillna(pd.Series(songs, index=songs))
+    from mer.features.store import variant_key
+    variants = st.variants() if st.meta.get("variants") else {}     # offline-augmented copies (mer.features.store)
+    if variants and (len(stores) > 1 or kind == "dynamic"):
+        raise ValueError(f"{cfg.get('name', cfg['model'])}: the offline-augmented store {st.root.name} must be the only feature store of a "
+                         f"static or classes task (a time-stretched copy has no 2 Hz annotation times of its own)")
+    vkeys = [variant_key(s, v) for s in songs for v in variants.get(s, [])]
+    vsrc = np.array([i for i, s in enumerate(songs) for _ in variants.get(s, [])], int)
+    if vkeys: meta.update(n_augmented=len(vkeys), variants=st.meta["variants"])
     if kind == "dynamic":
         t = _dynamic_task(cfg, info, st, lab[lab.song_id.isin(songs)], folds, meta)
         t.inner_groups = artist.loc[t.groups].to_numpy(); return t
@@ -166,18 +177,24 @@ def build_task(cfg: dict, ds, P: dict) -> Task:
     else:
         Y, classes = lab[["valence", "arousal"]].to_numpy(np.float32), None
     t = Task(ids=np.array(songs), kind=kind, Y=Y, folds=f, split=split, classes=classes, meta=meta, inner_groups=artist.to_numpy())
+    n = len(songs)
     if song_vectors:
-        parts = [_song_vectors(s, info.input, songs, pool) for s in stores]
-        t.X = np.concatenate([p[0] for p in parts], axis=1); meta["columns"] = [c for p in parts for c in p[1]]
-        if cfg.get("columns"): t.X, meta["columns"] = select_columns(t.X, meta["columns"], cfg["columns"])
+        parts = [_song_vectors(s, info.input, songs + vkeys, pool) for s in stores]
+        X = np.concatenate([p[0] for p in parts], axis=1); meta["columns"] = [c for p in parts for c in p[1]]
+        if cfg.get("columns"): X, meta["columns"] = select_columns(X, meta["columns"], cfg["columns"])
+        t.X = X[:n]
+        if vkeys: t.aug = {"src": vsrc, "X": X[n:]}
     elif info.input == "spectrogram":
         if len(stores) > 1: raise ValueError("spectrogram models take one feature store")
-        arrs = [np.asarray(st.get(s), np.float32) for s in songs]
+        arrs = [np.asarray(st.get(s), np.float32) for s in songs + vkeys]
         arrs = [a[..., None] if a.ndim == 2 else a for a in arrs]
-        t.songs, t.lens = pad_songs(arrs, int(cfg["crop_frames"]))
+        S, L = pad_songs(arrs, int(cfg["crop_frames"]))      # originals and copies padded to one length
+        t.songs, t.lens = S[:n], L[:n]
+        if vkeys: t.aug = {"src": vsrc, "songs": S[n:], "lens": L[n:]}
     elif info.input in ("embedding", "sequence"):
         if len(stores) > 1: raise ValueError("pool: none takes one feature store")
-        X, lens = pad_songs([np.asarray(st.get(s), np.float32) for s in songs], 1); t.X = X
+        X, lens = pad_songs([np.asarray(st.get(s), np.float32) for s in songs + vkeys], 1); t.X = X[:n]
+        if vkeys: t.aug = {"src": vsrc, "X": X[n:]}
     else: raise ValueError(f"model input {info.input!r} is not supported by the pipeline yet")
     return t
 

@@ -17,7 +17,7 @@ from . import evaluate as ev
 # %% auto #0
 __all__ = ['PROFILES', 'TRAIN_DEFAULTS', 'resolve_config', 'class_targets', 'pad_songs', 'eval_crops', 'pool_sequence',
            'augment_crop', 'make_train_dataset', 'Fitted', 'standardization_stats', 'with_standardization', 'fit_keras',
-           'predict_keras', 'fit_sklearn', 'Task', 'run_experiment', 'save_run']
+           'predict_keras', 'fit_sklearn', 'Task', 'training_data', 'run_experiment', 'save_run']
 
 # %% ../nbs/20_train.ipynb #ab7626c9
 PROFILES = ("quick", "full")
@@ -251,7 +251,9 @@ def fit_keras(cfg: dict, head: Head, train: dict, val: dict | None, live=None) -
     compile_model(model, head, lr=float(cfg["lr"]))
     bs = int(cfg["batch_size"])
     if "songs" in train:
-        steps = max(1, math.ceil(len(train["songs"]) * int(cfg["crops_per_song"]) / bs))
+        # an epoch is `crops_per_song` crops per original training song; with offline-augmented copies in `songs`, the
+        # crops are drawn from originals and copies alike (more variety, the same cost per epoch)
+        steps = max(1, math.ceil(int(train.get("n_originals", len(train["songs"]))) * int(cfg["crops_per_song"]) / bs))
         ds = make_train_dataset(train["songs"], train["lens"], train["Y"], crop, bs, cfg["seed"], cfg.get("augment"), steps)
         fit_kw = dict(x=ds, steps_per_epoch=steps)
     else:
@@ -318,6 +320,7 @@ class Task:
     classes: list | None = None
     meta: dict = field(default_factory=dict)
     inner_groups: np.ndarray | None = None  # artist (else song) per row: inner model-selection folds never split one
+    aug: dict | None = None          # offline-augmented copies: `src` (their row) + `songs`/`lens` or `X`; used for training rows only
 
     def subset(self, m: np.ndarray) -> dict:
         d = {"Y": self.Y[m]}
@@ -342,8 +345,24 @@ def _partitions(task: Task, cfg: dict) -> list[tuple[np.ndarray, np.ndarray | No
 
 def _targets_for(task: Task, m, kind):
     if task.kind != "classes": return task.Y[m].astype(np.float32)
-    idx = np.array([task.classes.index(c) for c in task.Y[m]])
+    idx = np.array([task.classes.index(c) for c in task.Y[m]], dtype=int)
     return np.eye(len(task.classes), dtype=np.float32)[idx] if kind == "keras" else task.Y[m]
+
+def training_data(task: Task, m: np.ndarray, kind: str) -> tuple[dict, np.ndarray]:
+    """The training partition (rows `m`) with its targets, plus the offline-augmented copies of exactly those rows (a
+    validation or test song never contributes its variants); returns it and the task row of each sample (originals first)."""
+    d = task.subset(m); d["Y"] = _targets_for(task, m, kind); rows = np.flatnonzero(m)
+    d["n_originals"] = len(rows)
+    a = task.aug
+    if a is None: return d, rows
+    keep = m[a["src"]]
+    if not keep.any(): return d, rows
+    src = a["src"][keep]
+    if "songs" in d:
+        d["songs"] = np.concatenate([d["songs"], a["songs"][keep]]); d["lens"] = np.concatenate([d["lens"], a["lens"][keep]])
+    else: d["X"] = np.concatenate([d["X"], a["X"][keep]])
+    d["Y"] = np.concatenate([d["Y"], _targets_for(task, src, kind)])
+    return d, np.concatenate([rows, src])
 
 def run_experiment(cfg: dict, task: Task, live=None) -> dict:
     "Train and evaluate under the configured protocol. Returns dict(metrics, predictions, models, history, seconds)."
@@ -354,7 +373,9 @@ def run_experiment(cfg: dict, task: Task, live=None) -> dict:
     tested = np.zeros(len(task.ids), bool)
     fitted_models, hists, secs = [], [], 0.0
     for i, (tr, va, te) in enumerate(parts):
-        trd = task.subset(tr); trd["Y"] = _targets_for(task, tr, info.kind)
+        if va is not None and info.kind != "keras" and cfg["protocol"] != "split":   # sklearn needs no early-stopping set: train on it too
+            tr = tr | va
+        trd, rows = training_data(task, tr, info.kind)
         if info.kind == "keras":
             vad = None
             if va is not None and va.any(): vad = task.subset(va); vad["Y"] = _targets_for(task, va, "keras")
@@ -362,10 +383,8 @@ def run_experiment(cfg: dict, task: Task, live=None) -> dict:
             p = predict_keras(f, task.subset(te), cfg)
             f.history.insert(0, "fold", i); hists.append(f.history)
         else:
-            if va is not None and cfg["protocol"] != "split":   # sklearn needs no early-stopping set: train on it too
-                tr = tr | va; trd = task.subset(tr); trd["Y"] = _targets_for(task, tr, "sklearn")
             g = task.inner_groups if task.inner_groups is not None else task.groups
-            f = fit_sklearn(cfg, h, trd, groups=None if g is None else g[tr])
+            f = fit_sklearn(cfg, h, trd, groups=None if g is None else g[rows])     # a song's copies share its artist group
             if task.kind == "classes":
                 proba = f.model.predict_proba(task.subset(te)["X"]) if hasattr(f.model, "predict_proba") else None
                 if proba is not None:

@@ -24,9 +24,15 @@ def project(tmp_path_factory):
         "svm_spotify": {"model": "deck_svm", "features": "descriptors", "task": "static", "protocol": "cv", "columns": "spotify"},
         "bad_columns": {"model": "deck_svm", "features": "descriptors", "task": "static", "protocol": "cv", "columns": ["tempo", "nope"]},
         "cnn_columns": {"model": "simple_cnn", "features": "logmel", "task": "static", "protocol": "cv", "columns": ["tempo"]},
+        "lin_aug": {"model": "embedding_linear", "features": "logmel_aug", "task": "static", "protocol": "cv"},
+        "cnn_aug": {"model": "simple_cnn", "features": "logmel_aug", "task": "classes", "labels": "quadrant", "protocol": "cv",
+                    "epochs": 2, "crops_per_song": 2, "hparams": {"base_filters": 4, "resize_time": None}},
+        "dyn_aug": {"model": "embedding_linear", "features": "logmel_aug", "task": "dynamic", "protocol": "cv"},
     }
     P["features"] = {"descriptors": {"repr": "descriptors", "sr": 22050},
                      "logmel": {"repr": "logmel", "sr": 22050, "n_fft": 1024, "hop": 512, "n_mels": 16},
+                     "logmel_aug": {"repr": "logmel", "sr": 22050, "n_fft": 1024, "hop": 512, "n_mels": 16,
+                                    "augment": {"pitch_steps": [2], "stretch": [0.9]}},
                      "musicnn": {"repr": "musicnn", "model": "MSD_musicnn", "progress": False}}
     P["splits"] = {"folds": 3, "seed": 0}
     P["real"] = {"models": {"svm_real_section": dict(P["models"]["svm_static"], dataset="synthetic")},
@@ -83,12 +89,39 @@ def test_pipeline_end_to_end(project):
     assert {b["task"] for b in best} == {"synthetic: static", "synthetic: dynamic"}
 
 
+def test_pipeline_offline_augmentation(project, monkeypatch):
+    "A store with pitch-shifted / time-stretched copies: training folds get the copies of their own songs only."
+    d, P = project
+    import mer.train
+    from mer.pipeline import feature_audio_index, extract_representation, train_from_params, store_path
+    from mer.features.store import FeatureStore
+    if not (d/"data/splits/synthetic.csv").is_file(): pytest.skip("needs test_pipeline_end_to_end's dataset and splits")
+    r = extract_representation("logmel_aug", feature_audio_index("synthetic", P), P)
+    assert (r.status == "ok").all(), r
+    st = FeatureStore(store_path("synthetic", "logmel_aug"))
+    assert len(st.ids()) == 15 and all(v == ["p+2", "s0.9"] for v in st.variants().values())
+    assert st.get(st.ids()[0] + "~s0.9").shape[0] > st.get(st.ids()[0]).shape[0]          # 0.9: slower, longer
+    seen, fit = [], mer.train.fit_sklearn
+    monkeypatch.setattr(mer.train, "fit_sklearn", lambda cfg, h, train, groups=None: seen.append((len(train["X"]), train["n_originals"], groups)) or fit(cfg, h, train, groups))
+    m = train_from_params("lin_aug", P, dvclive=False)
+    assert len(seen) == 3 and all(n == 3 * k for n, k, _ in seen), seen              # every training song brings its two copies
+    assert all(sorted(pd.Series(g[k:]).value_counts()) == sorted(pd.Series(g[:k]).value_counts() * 2) for _, k, g in seen)
+    conf = json.loads((d/"models/lin_aug/config.json").read_text())
+    assert conf["n_augmented"] == 30 and conf["variants"] == ["p+2", "s0.9"] and m["n"] == 15       # tested on the originals
+    mc = train_from_params("cnn_aug", P, dvclive=False)
+    assert mc["n"] == 15 and np.isfinite(mc["macro_f1"])
+    with pytest.raises(ValueError, match="must be the only feature store of a static or classes task"): train_from_params("dyn_aug", P)
+
+
 def test_pipeline_clear_errors(project):
     d, P = project
     from mer.pipeline import train_from_params, section_params, feature_config
     with pytest.raises(KeyError, match="no model 'nope'"): train_from_params("nope", P)
     with pytest.raises(KeyError, match="no 'missing' section|has no 'missing'"): section_params(P, "missing")
     with pytest.raises(KeyError, match="no entry 'nope'"): feature_config("nope", P)
+    from mer.pipeline import extract_representation
+    Pm = {**P, "features": {**P["features"], "mus_aug": {**P["features"]["musicnn"], "augment": {"pitch_steps": [1]}}}}
+    with pytest.raises(ValueError, match="applies to the spectral representations"): extract_representation("mus_aug", None, Pm)
     with pytest.raises(ValueError, match=r"columns \['nope'\] are not in the features; available: .*tempo"): train_from_params("bad_columns", P)
     with pytest.raises(ValueError, match="selects song-table columns"): train_from_params("cnn_columns", P)
 

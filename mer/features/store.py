@@ -16,11 +16,17 @@ from ..audio import load_audio, resample, AudioError
 from . import spectral, descriptors as _desc
 
 # %% auto #0
-__all__ = ['REPRESENTATIONS', 'check_array', 'FeatureStore', 'Representation', 'register_representation', 'resolve_repr',
-           'compute', 'store_meta', 'fit_channels', 'prepare', 'extract']
+__all__ = ['VARIANT_SEP', 'REPRESENTATIONS', 'variant_key', 'check_array', 'FeatureStore', 'Representation',
+           'register_representation', 'resolve_repr', 'compute', 'store_meta', 'fit_channels', 'prepare',
+           'augment_variants', 'augment_audio', 'extract']
 
 # %% ../../nbs/06d_features.store.ipynb #baa0c2ab
 _BAD_ID = re.compile(r"[/\\\x00]|^\.|^$")
+VARIANT_SEP = "~"          # `<song_id>~<variant>`: an offline-augmented copy of a song (see `augment_variants`)
+
+def variant_key(song_id, variant: str) -> str:
+    "The store key of `variant` of song `song_id`."
+    return f"{song_id}{VARIANT_SEP}{variant}"
 
 def _check_id(song_id) -> str:
     s = str(song_id)
@@ -48,9 +54,17 @@ class FeatureStore:
         if not p.is_file(): raise KeyError(f"song {song_id!r} not in feature store {self.root}")
         return np.load(p, mmap_mode="r" if mmap else None)
     def ids(self) -> list[str]:
-        "Song ids with a stored array, sorted."
+        "Song ids with a stored array, sorted (offline-augmented copies, `<song_id>~<variant>`, are not songs: see `variants`)."
         if not self.root.is_dir(): return []
-        return sorted(p.stem for p in self.root.glob("*.npy") if not p.name.startswith("."))
+        return sorted(p.stem for p in self.root.glob("*.npy") if not p.name.startswith(".") and VARIANT_SEP not in p.stem)
+    def variants(self) -> dict[str, list[str]]:
+        "The offline-augmented copies in the store: song id -> its variant names (`p+1`, `s0.9`, ...), sorted."
+        out: dict = {}
+        if self.root.is_dir():
+            for p in self.root.glob(f"*{VARIANT_SEP}*.npy"):
+                if p.name.startswith("."): continue
+                s, v = p.stem.split(VARIANT_SEP, 1); out.setdefault(s, []).append(v)
+        return {s: sorted(out[s]) for s in sorted(out)}
     def __contains__(self, song_id) -> bool:
         try: return self.path(song_id).is_file()
         except ValueError: return False
@@ -113,7 +127,7 @@ for _r in [
 
 def resolve_repr(name: str, config: dict | None = None) -> tuple[Representation, dict]:
     "The registry entry and the full configuration (`sr`, `channels`, `dtype` and the function's keywords) for `name`."
-    cfg = dict(config or {}); key = cfg.pop("repr", name)
+    cfg = dict(config or {}); key = cfg.pop("repr", name); aug = cfg.pop("augment", None)
     if key not in REPRESENTATIONS:
         raise KeyError(f"unknown representation {key!r} for {name!r}; known: {', '.join(sorted(REPRESENTATIONS))}")
     rep = REPRESENTATIONS[key]
@@ -122,12 +136,15 @@ def resolve_repr(name: str, config: dict | None = None) -> tuple[Representation,
     if unknown: raise ValueError(f"representation {name!r} ({key}): unknown settings {sorted(unknown)}; allowed: {sorted(full)}")
     full.update(cfg)
     full["sr"], full["channels"] = int(full["sr"]), int(full["channels"])
+    if aug:
+        if rep.kind != "array": raise ValueError(f"representation {name!r} ({key}): `augment` needs an array representation, not a {rep.kind}")
+        augment_variants(aug); full["augment"] = {k: [float(v) for v in aug[k]] for k in sorted(aug)}
     if full["channels"] not in (1, 2): raise ValueError(f"representation {name!r}: channels must be 1 or 2, not {full['channels']}")
     return rep, full
 
 def compute(y: np.ndarray, sr: int, rep: Representation, cfg: dict):
     "Apply a representation to decoded audio (already at `cfg['sr']` with `cfg['channels']` channels)."
-    kw = {k: v for k, v in cfg.items() if k not in ("repr", "sr", "channels", "dtype")}
+    kw = {k: v for k, v in cfg.items() if k not in ("repr", "sr", "channels", "dtype", "augment")}
     out = rep.fn(y, sr=sr, **kw)
     if rep.kind == "table":
         if not out: raise ValueError("empty descriptor set")
@@ -142,6 +159,7 @@ def store_meta(name: str, rep: Representation, cfg: dict) -> dict:
          "function": f"{rep.fn.__module__}.{rep.fn.__name__}", "sr": cfg["sr"], "channels": cfg["channels"], "dtype": cfg["dtype"]}
     if rep.hop_key and cfg.get(rep.hop_key):
         m["hop"] = int(cfg[rep.hop_key]); m["frame_rate"] = cfg["sr"] / cfg[rep.hop_key]
+    if cfg.get("augment"): m["variants"] = [v[0] for v in augment_variants(cfg["augment"])]
     return m
 
 # %% ../../nbs/06d_features.store.ipynb #f65dd289
@@ -170,6 +188,34 @@ def prepare(x: np.ndarray, sr: int, target_sr: int, channels: int) -> np.ndarray
     y = np.ascontiguousarray(y, dtype=np.float32)
     return y[0] if channels == 1 else y
 
+# %% ../../nbs/06d_features.store.ipynb #ec6a6dbb
+def augment_variants(spec: dict | None) -> list[tuple[str, str, float]]:
+    """The audio-domain variants an `augment` setting asks for, as `(name, kind, amount)`: `pitch_steps` (semitones, within
+    +-4, not 0) -> `p+1`, ...; `stretch` (rates within 0.8-1.25, not 1; above 1 is faster) -> `s0.9`, ..."""
+    spec = dict(spec or {})
+    unknown = set(spec) - {"pitch_steps", "stretch"}
+    if unknown: raise ValueError(f"augment: unknown settings {sorted(unknown)}; allowed: pitch_steps, stretch")
+    out = []
+    for n in spec.get("pitch_steps") or []:
+        n = float(n)
+        if n == 0 or not -4 <= n <= 4: raise ValueError(f"augment: pitch_steps {n} must be non-zero and within +-4 semitones")
+        out.append((f"p{n:+g}", "pitch", n))
+    for r in spec.get("stretch") or []:
+        r = float(r)
+        if r == 1 or not 0.8 <= r <= 1.25: raise ValueError(f"augment: stretch rate {r} must be within 0.8-1.25 and not 1")
+        out.append((f"s{r:g}", "stretch", r))
+    names = [o[0] for o in out]
+    if len(set(names)) != len(names): raise ValueError(f"augment: duplicate variants in {spec}")
+    return out
+
+def augment_audio(y: np.ndarray, sr: int, kind: str, amount: float) -> np.ndarray:
+    "One variant of audio `y` (mono `(n,)` or `(channels, n)`): pitch shift by `amount` semitones or time stretch at rate `amount`."
+    import librosa
+    if kind == "pitch": z = librosa.effects.pitch_shift(y, sr=sr, n_steps=float(amount))
+    elif kind == "stretch": z = librosa.effects.time_stretch(y, rate=float(amount))
+    else: raise ValueError(f"unknown augmentation {kind!r}")
+    return np.ascontiguousarray(z, dtype=np.float32)
+
 # %% ../../nbs/06d_features.store.ipynb #fe1c6de1
 def _job(song_id: str, path: str, tasks: list, max_duration_s: float | None) -> dict:
     "Worker: decode `path` once, compute and store every task `(name, key, cfg, out_dir)`; table rows are returned."
@@ -184,7 +230,10 @@ def _job(song_id: str, path: str, tasks: list, max_duration_s: float | None) -> 
                 rep = REPRESENTATIONS[key]
                 out = compute(versions[k], cfg["sr"], rep, cfg)
                 if rep.kind == "table": rows[name] = {"song_id": song_id, **out}
-                else: FeatureStore(out_dir).put(song_id, out)
+                else:
+                    st = FeatureStore(out_dir); st.put(song_id, out)
+                    for vname, vkind, amount in augment_variants(cfg.get("augment")):     # offline augmentation, same decode
+                        st.put(variant_key(song_id, vname), compute(augment_audio(versions[k], cfg["sr"], vkind, amount), cfg["sr"], rep, cfg))
             except Exception as e: errors.append(f"{name}: {type(e).__name__}: {e}")
     except Exception as e: errors.append(f"{type(e).__name__}: {e}")
     return {"song_id": song_id, "status": "error" if errors else "ok", "error": "; ".join(errors),
@@ -204,7 +253,11 @@ def _warm_up(tasks) -> None:
     "Compute each representation once on 1 s of noise so forked workers inherit compiled numba code."
     y = np.random.default_rng(0).standard_normal(22050).astype(np.float32) * 0.1
     for _, key, cfg, _ in tasks:
-        try: compute(prepare(y[None], 22050, cfg["sr"], cfg["channels"]), cfg["sr"], REPRESENTATIONS[key], cfg)
+        try:
+            yy = prepare(y[None], 22050, cfg["sr"], cfg["channels"])
+            compute(yy, cfg["sr"], REPRESENTATIONS[key], cfg)
+            for _, vkind, amount in {v[1]: v for v in augment_variants(cfg.get("augment"))}.values():
+                augment_audio(yy, cfg["sr"], vkind, amount)
         except Exception: pass
 
 def extract(audio_index: pd.DataFrame, reprs: dict, out_root: str | os.PathLike, jobs: int = 2, progress: bool = True,
@@ -214,7 +267,8 @@ def extract(audio_index: pd.DataFrame, reprs: dict, out_root: str | os.PathLike,
         raise ValueError(f"audio_index needs columns song_id and path, has {list(audio_index.columns)}")
     idx = audio_index[["song_id", "path"]].astype({"song_id": str})
     if idx.song_id.duplicated().any(): raise ValueError(f"audio_index: duplicate song_id {idx.song_id[idx.song_id.duplicated()].iloc[0]!r}")
-    for s in idx.song_id: _check_id(s)
+    for s in idx.song_id:
+        if VARIANT_SEP in _check_id(s): raise ValueError(f"audio_index: song_id {s!r} contains {VARIANT_SEP!r}, which marks augmented copies in a store")
     out_root = resolve(out_root)
     stores, tasks, done = {}, [], {}
     for name, conf in reprs.items():
@@ -229,7 +283,11 @@ def extract(audio_index: pd.DataFrame, reprs: dict, out_root: str | os.PathLike,
         if json.loads(json.dumps(meta)) != st.meta: st.set_meta(meta)     # unchanged meta is not rewritten (idempotent)
         stores[name] = (st, rep)
         tasks.append((name, rep.name, cfg, str(st.root)))
-        done[name] = set(st.table_ids()) if rep.kind == "table" else set(st.ids())
+        have = set(st.table_ids()) if rep.kind == "table" else set(st.ids())
+        want = {v[0] for v in augment_variants(cfg.get("augment"))}
+        if want:                                           # a song is done when its original and every variant are stored
+            var = st.variants(); have = {s for s in have if want <= set(var.get(s, []))}
+        done[name] = have
     todo, report = [], []
     for s, p in zip(idx.song_id, idx.path):
         need = [t for t in tasks if s not in done[t[0]]]
