@@ -12,7 +12,7 @@ from .evaluate import fmt_ci, DIMS
 
 # %% auto #0
 __all__ = ['PUBLISHED', 'TABLE_KEYS', 'collect', 'score', 'task_table', 'best_per_task', 'stage_times', 'paired_difference',
-           'plot_va', 'plot_confusion', 'panel_grid', 'plot_learning_curves', 'plot_cost']
+           'add_sklearn_costs', 'plot_va', 'plot_confusion', 'panel_grid', 'plot_learning_curves', 'plot_cost']
 
 # %% ../nbs/22_benchmark.ipynb #570169d9
 PUBLISHED = [
@@ -75,7 +75,7 @@ def task_table(df: pd.DataFrame, task: str, dataset: str | None = None, digits: 
         if task == "classes": row["labels"] = r["_lab"] or "quadrant"
         row.update({k: fmt_ci(d, k, digits) for k in keys if k in d})
         for c in ("params", "flops", "train_seconds", "infer_ms_per_clip"):
-            if c in d and pd.notna(d[c]): row[c] = d[c]
+            if c in d and pd.notna(d[c]): row[c] = f"{int(d[c]):,}" if c in ("params", "flops") else d[c]   # counts: 10,948
         rows.append(row)
     for p in PUBLISHED:
         if p["task"] != task or (dataset and not str(dataset).startswith(p["dataset"])): continue
@@ -141,6 +141,22 @@ def paired_difference(models_dir, base: str, other: str, n_boot: int = 1000, see
             ra, rb = ev.regression_metrics(y, p[:, :2]), ev.regression_metrics(y, p[:, 2:])
             return {f"{d}_r2_delta": rb[f"{d}_r2"] - ra[f"{d}_r2"] for d in DIMS}
     return {"model": other, "baseline": base, "n": int(len(m)), **ev.with_ci(fn, y, P, n_boot=n_boot, seed=seed)}
+
+# %% ../nbs/22_benchmark.ipynb #88d015c9
+def add_sklearn_costs(df: pd.DataFrame, models_dir="models") -> pd.DataFrame:
+    "`df` (from `collect`) with `params` and `flops` filled from `<models_dir>/<name>/model.joblib` where they are missing."
+    from mer.models.cost import sklearn_cost
+    import joblib
+    df = df.copy()
+    for c in ("params", "flops"):
+        if c not in df.columns: df[c] = np.nan
+    for i, r in df.iterrows():
+        p = Path(models_dir)/r["name"]/"model.joblib"
+        if pd.notna(r["params"]) or not p.is_file(): continue
+        try: c = sklearn_cost(joblib.load(p))
+        except (TypeError, AttributeError, ValueError): continue          # an estimator without a rule keeps its gap
+        df.loc[i, "params"], df.loc[i, "flops"] = c["params"], c["flops"]
+    return df
 
 # %% ../nbs/22_benchmark.ipynb #8b34dae9
 def plot_va(pred: pd.DataFrame, ax=None, title: str = ""):

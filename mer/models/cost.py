@@ -13,7 +13,7 @@ from .registry import Head, MODELS, build, get_model_info
 
 # %% auto #0
 __all__ = ['count_params', 'layer_flops', 'flops_breakdown', 'count_flops', 'profile_flops', 'import_families',
-           'registered_models', 'cost_table']
+           'registered_models', 'cost_table', 'sklearn_cost']
 
 # %% ../../nbs/10a_models.cost.ipynb #0289d6cf
 def count_params(model) -> int:
@@ -135,3 +135,52 @@ def cost_table(names, input_shape: tuple, head: Head, hparams: dict | None = Non
         rows.append(row); keras.backend.clear_session()
     df = pd.DataFrame(rows, columns=["name", "family", "params", "flops", "error"])
     return df.astype({"params": "Int64", "flops": "Int64"})
+
+# %% ../../nbs/10a_models.cost.ipynb #8802d735
+def _tree_cost(t) -> tuple[int, int]:
+    "A fitted `sklearn.tree._tree.Tree`: (split feature + threshold per internal node + the leaves' values, depth)."
+    leaf = t.children_left == -1
+    return int(2 * (~leaf).sum() + leaf.sum() * int(np.prod(t.value.shape[1:]))), int(t.max_depth)
+
+def _hist_tree_cost(pred) -> tuple[int, int]:
+    "One tree of a fitted histogram gradient boosting model (`TreePredictor`)."
+    leaf = pred.nodes["is_leaf"].astype(bool)
+    return int(2 * (~leaf).sum() + leaf.sum()), int(pred.get_max_depth())
+
+def _kernel_flops(svm, d: int) -> int:
+    k = getattr(svm, "kernel", "rbf")
+    if k == "linear": return 2 * d
+    if k in ("rbf", "sigmoid"): return 3 * d + 1
+    if k == "poly": return 2 * d + 2 + int(getattr(svm, "degree", 3))
+    raise TypeError(f"sklearn_cost: no rule for kernel {k!r}")
+
+def sklearn_cost(est) -> dict:
+    "`{'params': ..., 'flops': ...}` of a fitted scikit-learn (or imbalanced-learn) estimator, by the rules above."
+    def walk(e) -> tuple[int, int]:
+        from sklearn.preprocessing import StandardScaler, FunctionTransformer
+        name = type(e).__name__
+        if e is None or e == "passthrough" or isinstance(e, FunctionTransformer) or hasattr(e, "fit_resample"): return 0, 0
+        if hasattr(e, "best_estimator_"): return walk(e.best_estimator_)
+        if hasattr(e, "steps"): return tuple(map(sum, zip(*(walk(s) for _, s in e.steps))))
+        if isinstance(e, StandardScaler):
+            return sum(int(np.size(a)) for a in (e.mean_, e.scale_) if a is not None), 0
+        if hasattr(e, "final_estimator_"):                       # stacking: base models + meta-learner
+            return tuple(map(sum, zip(*(walk(s) for s in [*e.estimators_, e.final_estimator_]))))
+        if name.startswith("MultiOutput"): return tuple(map(sum, zip(*(walk(s) for s in e.estimators_))))
+        if hasattr(e, "tree_"): return _tree_cost(e.tree_)
+        if hasattr(e, "_predictors"):                            # HistGradientBoosting*: iterations x trees per iteration
+            costs = [_hist_tree_cost(p) for it in e._predictors for p in it]
+            return sum(c[0] for c in costs) + 1, sum(c[1] for c in costs) + len(costs)      # + baseline; + one add per tree
+        if name.endswith(("ForestClassifier", "ForestRegressor", "TreesClassifier", "TreesRegressor")):
+            costs = [_tree_cost(t.tree_) for t in e.estimators_]
+            return sum(c[0] for c in costs), sum(c[1] for c in costs) + len(costs)
+        if hasattr(e, "support_vectors_"):
+            n_sv, d = e.support_vectors_.shape
+            dual, icpt = int(np.size(e.dual_coef_)), int(np.size(e.intercept_))
+            return n_sv * d + dual + icpt, n_sv * _kernel_flops(e, d) + 2 * dual + icpt
+        if hasattr(e, "coef_"):
+            c = int(np.size(e.coef_)); b = int(np.size(getattr(e, "intercept_", 0)))
+            return c + b, 2 * c + b
+        raise TypeError(f"sklearn_cost: no rule for {name}")
+    p, f = walk(est)
+    return {"params": int(p), "flops": int(f)}
