@@ -221,8 +221,8 @@ def plot_cost(df: pd.DataFrame, ax=None):
     import matplotlib.pyplot as plt, seaborn as sns
     if ax is None and "dataset" in df and df.dataset.nunique() > 1:
         ds = sorted(df.dataset.dropna().unique())
-        fig, axes = plt.subplots(1, len(ds), figsize=(6 * len(ds), 4.6), squeeze=False)
-        for a, name in zip(axes[0], ds):
+        fig, axes = panel_grid(len(ds), len(ds), 6, 4.6)
+        for a, name in zip(axes, ds):
             plot_cost(df[df.dataset == name], ax=a); a.set_title(f"cost vs score: {name}")
         fig.tight_layout()
         return fig

@@ -154,6 +154,11 @@ def _kernel_flops(svm, d: int) -> int:
     if k == "poly": return 2 * d + 2 + int(getattr(svm, "degree", 3))
     raise TypeError(f"sklearn_cost: no rule for kernel {k!r}")
 
+def _total(costs) -> tuple[int, int]:
+    "Sum of `(params, flops)` pairs (0, 0 for none)."
+    costs = list(costs)
+    return sum(c[0] for c in costs), sum(c[1] for c in costs)
+
 def sklearn_cost(est) -> dict:
     "`{'params': ..., 'flops': ...}` of a fitted scikit-learn (or imbalanced-learn) estimator, by the rules above."
     def walk(e) -> tuple[int, int]:
@@ -161,19 +166,19 @@ def sklearn_cost(est) -> dict:
         name = type(e).__name__
         if e is None or e == "passthrough" or isinstance(e, FunctionTransformer) or hasattr(e, "fit_resample"): return 0, 0
         if hasattr(e, "best_estimator_"): return walk(e.best_estimator_)
-        if hasattr(e, "steps"): return tuple(map(sum, zip(*(walk(s) for _, s in e.steps))))
+        if hasattr(e, "steps"): return _total(walk(s) for _, s in e.steps)
         if isinstance(e, StandardScaler):
             return sum(int(np.size(a)) for a in (e.mean_, e.scale_) if a is not None), 0
         if hasattr(e, "final_estimator_"):                       # stacking: base models + meta-learner
-            return tuple(map(sum, zip(*(walk(s) for s in [*e.estimators_, e.final_estimator_]))))
-        if name.startswith("MultiOutput"): return tuple(map(sum, zip(*(walk(s) for s in e.estimators_))))
+            return _total(walk(s) for s in [*e.estimators_, e.final_estimator_])
+        if name.startswith("MultiOutput"): return _total(walk(s) for s in e.estimators_)
         if hasattr(e, "tree_"): return _tree_cost(e.tree_)
         if hasattr(e, "_predictors"):                            # HistGradientBoosting*: iterations x trees per iteration
             costs = [_hist_tree_cost(p) for it in e._predictors for p in it]
-            return sum(c[0] for c in costs) + 1, sum(c[1] for c in costs) + len(costs)      # + baseline; + one add per tree
+            p, f = _total(costs); return p + 1, f + len(costs)                            # + baseline; + one add per tree
         if name.endswith(("ForestClassifier", "ForestRegressor", "TreesClassifier", "TreesRegressor")):
             costs = [_tree_cost(t.tree_) for t in e.estimators_]
-            return sum(c[0] for c in costs), sum(c[1] for c in costs) + len(costs)
+            p, f = _total(costs); return p, f + len(costs)                                # + one add per tree
         if hasattr(e, "support_vectors_"):
             n_sv, d = e.support_vectors_.shape
             dual, icpt = int(np.size(e.dual_coef_)), int(np.size(e.intercept_))
