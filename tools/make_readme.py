@@ -24,9 +24,22 @@ def results_md() -> str:
     b = json.loads(p.read_text())
     head = ("Produced by `make repro-real` (profile " if p == real else "Produced by `make repro` (SYNTHETIC default, profile ")
     lines = [head + f"`{b.get('profile', '?')}`; {b.get('n_models', '?')} models; full tables on the docs' Benchmark pages):", ""]
-    lines += _table(b)
+    lines += _table(b) + targets_md(b)
     note = b.get("note", "")
     return "\n".join(lines) + ("\n\n" + note if note else "") + "\n" + times_md(b) + gpu_md()
+
+def targets_md(b: dict) -> list[str]:
+    "The project's targets against our best comparable model, as the benchmark stage checked them (`mer.benchmark.target_table`)."
+    t = b.get("targets") or []
+    if not t: return []
+    names = {"macro_f1": "macro-F1", "valence_r2": "R² valence", "arousal_r2": "R² arousal"}
+    lines = ["", "Against the targets (best comparable model per metric; *met* compares point estimates):", "",
+             "| dataset, task | metric | target | ours: model, value [95% CI] | gap | met | target within our CI | target from |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in t:
+        lines.append(f"| {r['dataset']}, {r['task']} | {names.get(r['metric'], r['metric'])} | {r['target']} | `{r['model']}` {r['value']} | "
+                     f"{r['gap']:+.3f} | {'yes' if r['met'] else 'no'} | {'yes' if r['within_ci'] else 'no'} | {r['source']} |")
+    return lines
 
 def times_md(b: dict) -> str:
     "The stage notebooks' minutes per pipeline as the benchmark stage measured them (papermill durations), if recorded."
