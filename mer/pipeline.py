@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from .config import get, load_params, resolve, write_json, set_seed
 from .models.registry import get_model_info
-from .train import Task, resolve_config, run_experiment, save_run, class_targets, pad_songs, pool_sequence
+from .train import Task, resolve_config, run_experiment, save_run, class_targets, pad_songs, pool_sequence, SPLIT_COLUMNS
 
 # %% auto #0
 __all__ = ['active_dataset', 'feature_audio_index', 'store_path', 'feature_config', 'extract_representation', 'load_folds',
@@ -134,9 +134,12 @@ def build_task(cfg: dict, ds, P: dict) -> Task:
     stores = [_store(cfg["dataset"], n) for n in names]
     st = stores[0]
     sp = load_folds(cfg["dataset"]).set_index("song_id")
-    if cfg["protocol"] == "split" and "split" not in sp.columns:
-        raise ValueError(f"protocol 'split' but data/splits/{cfg['dataset']}.csv has no 'split' column")
-    ok = sp["split"].notna() if cfg["protocol"] == "split" else sp["fold"].notna()
+    split_col = SPLIT_COLUMNS.get(cfg["protocol"])                                 # protocols read from a split column
+    if split_col and split_col not in sp.columns:
+        raise ValueError(f"protocol '{cfg['protocol']}' but data/splits/{cfg['dataset']}.csv has no '{split_col}' column"
+                         + (" (the MediaEval 2015 protocol needs a DEAM-format dataset with 2015 songs; run the splits stage)"
+                            if split_col == "mediaeval" else ""))
+    ok = sp[split_col].notna() if split_col else sp["fold"].notna()
     folds = sp.loc[ok, "fold"].fillna(-1).astype(int) if "fold" in sp.columns else pd.Series(-1, index=sp.index[ok])
     kind = cfg["task"]
     if kind in ("static", "classes") and ds.static is not None: lab = ds.static.copy()
@@ -162,16 +165,16 @@ def build_task(cfg: dict, ds, P: dict) -> Task:
     vsrc = np.array([i for i, s in enumerate(songs) for _ in variants.get(s, [])], int)
     if vkeys: meta.update(n_augmented=len(vkeys), variants=st.meta["variants"])
     if kind == "dynamic":
-        t = _dynamic_task(cfg, info, st, lab[lab.song_id.isin(songs)], folds, meta)
+        t = _dynamic_task(cfg, info, st, lab[lab.song_id.isin(songs)], folds, meta, sp[split_col] if split_col else None)
         t.inner_groups = artist.loc[t.groups].to_numpy(); return t
     lab = lab.drop_duplicates("song_id").set_index("song_id").loc[songs]
     f = folds.loc[songs].to_numpy().astype(int)
-    split = sp.loc[songs, "split"].to_numpy().astype(str) if "split" in sp.columns else None
+    split = sp.loc[songs, split_col or "split"].to_numpy().astype(str) if (split_col or "split") in sp.columns else None
     if kind == "classes":
         scheme = cfg.get("labels") or "quadrant"
         col = lab[scheme] if scheme in lab.columns else None
         va = lab[["valence", "arousal"]].to_numpy(float) if {"valence", "arousal"} <= set(lab.columns) else None
-        fit_on = (split == "train") if cfg["protocol"] == "split" else (f != 0)   # VA clusterings are fitted on training songs only
+        fit_on = (split == "train") if split_col else (f != 0)   # VA clusterings are fitted on training songs only
         Y, classes = class_targets(scheme, va[fit_on] if va is not None else None, va, labels=col, seed=cfg["seed"])
         Y, classes = np.asarray(Y).astype(str), [str(c) for c in classes]      # string labels for every scheme (sklearn metrics)
     else:
@@ -198,8 +201,9 @@ def build_task(cfg: dict, ds, P: dict) -> Task:
     else: raise ValueError(f"model input {info.input!r} is not supported by the pipeline yet")
     return t
 
-def _dynamic_task(cfg, info, st, dyn, folds, meta) -> Task:
-    "One sample per 2 Hz annotation: a spectrogram window ending at it, or the overlap-weighted patch embedding around it."
+def _dynamic_task(cfg, info, st, dyn, folds, meta, split_of: pd.Series | None = None) -> Task:
+    """One sample per 2 Hz annotation: a spectrogram window ending at it, or the overlap-weighted patch embedding around it.
+    `split_of` (song id -> train/validation/test) gives each window its song's split (protocols `split`, `mediaeval`)."""
     from mer.features.spectral import dynamic_windows
     fm = st.meta
     rate = float(fm.get("frame_rate") or fm.get("sr", 22050) / fm.get("hop", 512))
@@ -218,7 +222,8 @@ def _dynamic_task(cfg, info, st, dyn, folds, meta) -> Task:
                                        patch_s=float(fm.get("patch_s", win))))
         else: raise ValueError(f"dynamic task: input {info.input!r} with arrays of shape {a.shape} is not supported")
         Y.append(g[["valence", "arousal"]].to_numpy(np.float32)); G += [s] * len(g); T.append(times); F += [folds[s]] * len(g)
-    return Task(ids=np.array(G), kind="dynamic", Y=np.concatenate(Y), X=np.concatenate(X), folds=np.array(F, int),
+    split = None if split_of is None else split_of.reindex(G).to_numpy().astype(str)
+    return Task(ids=np.array(G), kind="dynamic", Y=np.concatenate(Y), X=np.concatenate(X), folds=np.array(F, int), split=split,
                 groups=np.array(G), times=np.concatenate(T), meta={**meta, "frame_rate": rate})
 
 # %% ../nbs/29_pipeline.ipynb #ea55f606

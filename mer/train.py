@@ -15,9 +15,10 @@ from .models.registry import Head, head as make_head, get_model_info, build, com
 from . import evaluate as ev
 
 # %% auto #0
-__all__ = ['PROFILES', 'TRAIN_DEFAULTS', 'resolve_config', 'class_targets', 'pad_songs', 'eval_crops', 'pool_sequence',
-           'augment_crop', 'make_train_dataset', 'Fitted', 'standardization_stats', 'with_standardization', 'fit_keras',
-           'predict_keras', 'fit_sklearn', 'Task', 'training_data', 'run_experiment', 'save_run']
+__all__ = ['PROFILES', 'TRAIN_DEFAULTS', 'SPLIT_COLUMNS', 'resolve_config', 'class_targets', 'pad_songs', 'eval_crops',
+           'pool_sequence', 'augment_crop', 'make_train_dataset', 'Fitted', 'standardization_stats',
+           'with_standardization', 'fit_keras', 'predict_keras', 'fit_sklearn', 'Task', 'training_data',
+           'run_experiment', 'save_run']
 
 # %% ../nbs/20_train.ipynb #ab7626c9
 PROFILES = ("quick", "full")
@@ -328,10 +329,13 @@ class Task:
         else: d["X"] = self.X[m]
         return d
 
+SPLIT_COLUMNS = {"split": "split", "mediaeval": "mediaeval"}   # protocols with fixed train/validation/test parts: their column
+                                                                # in data/splits/<dataset>.csv (published split; MediaEval 2015)
+
 def _partitions(task: Task, cfg: dict) -> list[tuple[np.ndarray, np.ndarray | None, np.ndarray]]:
     n = len(task.ids)
-    if cfg["protocol"] == "split":
-        if task.split is None: raise ValueError("protocol 'split' needs a split column")
+    if cfg["protocol"] in SPLIT_COLUMNS:
+        if task.split is None: raise ValueError(f"protocol {cfg['protocol']!r} needs a train/validation/test split per song")
         tr, va, te = (task.split == s for s in ("train", "validation", "test"))
         return [(tr, va if va.any() else None, te)]
     if task.folds is None: raise ValueError(f"protocol {cfg['protocol']!r} needs folds")
@@ -341,7 +345,7 @@ def _partitions(task: Task, cfg: dict) -> list[tuple[np.ndarray, np.ndarray | No
         return [(~te & ~va, va, te)]
     if cfg["protocol"] == "cv":
         return [((task.folds != f) & (task.folds != (f + 1) % k), task.folds == (f + 1) % k, task.folds == f) for f in range(k)]
-    raise ValueError(f"unknown protocol {cfg['protocol']!r}: use cv, holdout or split")
+    raise ValueError(f"unknown protocol {cfg['protocol']!r}: use cv, holdout, split or mediaeval")
 
 def _targets_for(task: Task, m, kind):
     if task.kind != "classes": return task.Y[m].astype(np.float32)

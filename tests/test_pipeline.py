@@ -28,6 +28,7 @@ def project(tmp_path_factory):
         "cnn_aug": {"model": "simple_cnn", "features": "logmel_aug", "task": "classes", "labels": "quadrant", "protocol": "cv",
                     "epochs": 2, "crops_per_song": 2, "hparams": {"base_filters": 4, "resize_time": None}},
         "dyn_aug": {"model": "embedding_linear", "features": "logmel_aug", "task": "dynamic", "protocol": "cv"},
+        "lin_me15": {"model": "embedding_linear", "features": "musicnn", "task": "dynamic", "protocol": "mediaeval"},
     }
     P["features"] = {"descriptors": {"repr": "descriptors", "sr": 22050},
                      "logmel": {"repr": "logmel", "sr": 22050, "n_fft": 1024, "hop": 512, "n_mels": 16},
@@ -87,6 +88,28 @@ def test_pipeline_end_to_end(project):
     assert set(df.name) == {"svm_static", "svm_spotify", "lin_dynamic", "svm_real_section"}
     best = best_per_task(df)
     assert {b["task"] for b in best} == {"synthetic: static", "synthetic: dynamic"}
+
+
+def test_pipeline_mediaeval2015_protocol(project):
+    """Dynamic VA under MediaEval 2015: trained on the 2013/2014 songs, tested on the 2015 songs only (a clear error without
+    the split column)."""
+    d, P = project
+    from mer.data.datasets import load_dataset
+    from mer.data.splits import mediaeval2015_split, read_split, write_split
+    from mer.pipeline import train_from_params
+    with pytest.raises(ValueError, match="no 'mediaeval' column"):
+        train_from_params("lin_me15", P, dvclive=False)
+    ds = load_dataset("synthetic", P)
+    sp = read_split(d/"data/splits/synthetic.csv")
+    me = mediaeval2015_split(ds.static, sp)
+    assert set(me.mediaeval) == {"train", "validation", "test"}, me.mediaeval.value_counts()
+    write_split(sp.merge(me, on="song_id", how="left"), d/"data/splits/synthetic.csv")
+    m = train_from_params("lin_me15", P, dvclive=False)
+    pred = pd.read_csv(d/"models/lin_me15/predictions.csv", dtype={"song_id": str})
+    test_songs = set(me.song_id[me.mediaeval == "test"])
+    assert set(pred.song_id[pred.tested]) == test_songs                  # only the 2015 songs are scored
+    assert set(ds.static.set_index("song_id").subset.loc[list(test_songs)]) == {"2015"}
+    assert m["n_folds"] == 1 and np.isfinite(m["arousal_rmse"]) and np.isfinite(m["valence_r"])
 
 
 def test_pipeline_offline_augmentation(project, monkeypatch):

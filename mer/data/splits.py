@@ -12,8 +12,8 @@ from ..config import write_csv, require_data
 from .deam import norm_id, sort_ids, subset_of
 
 # %% auto #0
-__all__ = ['SPLIT_NAMES', 'mediaeval_split', 'groups_of', 'grouped_kfold', 'check_grouped', 'music2emo_split', 'fourq_folds',
-           'write_split', 'read_split']
+__all__ = ['SPLIT_NAMES', 'mediaeval_split', 'mediaeval2015_split', 'groups_of', 'grouped_kfold', 'check_grouped',
+           'music2emo_split', 'fourq_folds', 'write_split', 'read_split']
 
 # %% ../../nbs/03_data.splits.ipynb #c89d9e0b
 def mediaeval_split(df: pd.DataFrame, train=("2013",), test=("2014", "2015")) -> pd.DataFrame:
@@ -24,6 +24,16 @@ def mediaeval_split(df: pd.DataFrame, train=("2013",), test=("2014", "2015")) ->
     out["split"] = np.where(out.subset.isin(train), "train", np.where(out.subset.isin(test), "test", None))
     out = out[out.split.notna()].drop_duplicates("song_id")
     return sort_ids(out)
+
+# %% ../../nbs/03_data.splits.ipynb #20c2e634
+def mediaeval2015_split(df: pd.DataFrame, folds: pd.DataFrame | None = None, val_fold: int = 0) -> pd.DataFrame:
+    """`song_id, mediaeval` for the MediaEval 2015 protocol: 2013 and 2014 songs 'train', 2015 songs 'test'. With `folds`
+    (`song_id, fold`, artist-grouped), the training songs of fold `val_fold` become 'validation' (early stopping)."""
+    out = mediaeval_split(df, train=("2013", "2014"), test=("2015",))[["song_id", "split"]].reset_index(drop=True)
+    if folds is not None:
+        fold = out.song_id.map(folds.assign(song_id=folds.song_id.map(norm_id)).drop_duplicates("song_id").set_index("song_id").fold)
+        out.loc[(out.split == "train") & (fold == val_fold).to_numpy(), "split"] = "validation"
+    return out.rename(columns={"split": "mediaeval"})
 
 # %% ../../nbs/03_data.splits.ipynb #b5edf9f2
 def groups_of(df: pd.DataFrame, group: str = "artist") -> pd.Series:
