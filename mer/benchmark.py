@@ -24,6 +24,17 @@ PUBLISHED = [
     dict(task="dynamic", dataset="deam", source="Malik et al. 2017 (stacked CNN+RNN), best MediaEval 2015 result", protocol="MediaEval 2015 test set",
          comparable=False, arousal_rmse=0.202, valence_rmse=0.268),
 ]
+# The audio+lyrics seed's own results (Doh, github.com/seungheondoh/audio-lyrics-emotion-recognition, README "Result", test
+# column): Delbouys et al.'s networks on the Deezer mood dataset, VA regression (R²) and VA turned into classes (accuracy;
+# its "kMean" = our kmeans scheme, its "abs" = equal cells = our grid scheme). Another dataset, so not directly comparable.
+_DOH, _DEEZER = "Doh's audio+lyrics seed (Delbouys et al.'s network)", "Deezer mood dataset (18,111 songs), test set"
+PUBLISHED += [
+    dict(task="static", dataset="deam", source=f"{_DOH}, audio", protocol=_DEEZER, comparable=False, valence_r2=0.115, arousal_r2=0.155),
+    dict(task="static", dataset="deam", source=f"{_DOH}, audio + lyrics", protocol=_DEEZER, comparable=False, valence_r2=0.004, arousal_r2=0.144),
+    *(dict(task="classes", dataset="deam", labels=scheme, source=f"{_DOH}, {inputs}", protocol=_DEEZER, comparable=False, accuracy=acc)
+      for scheme, accs in {"kmeans4": (0.385, 0.414), "grid4": (0.427, 0.465), "kmeans16": (0.163, 0.182), "grid16": (0.235, 0.254)}.items()
+      for inputs, acc in zip(("audio", "audio + lyrics"), accs)),
+]
 
 # %% ../nbs/22_benchmark.ipynb #8211a4b7
 def collect(models_dir="models") -> pd.DataFrame:
@@ -61,7 +72,8 @@ def _natural(s: str) -> str:
     return re.sub(r"\d+", lambda m: m.group(0).zfill(6), str(s))
 
 def task_table(df: pd.DataFrame, task: str, dataset: str | None = None, digits: int = 3) -> pd.DataFrame:
-    "The table for one task (and dataset): metrics with 95% CIs, cost columns, best first; published anchors appended."
+    """The table for one task (and dataset): metrics with 95% CIs, cost columns, best first; published anchors appended (in a
+    classification table, after the rows of their label scheme)."""
     sub = df[(df.task == task) & ((df.dataset == dataset) if dataset else True)].copy()
     if sub.empty: return pd.DataFrame()
     sub["_score"] = sub.apply(score, axis=1)
@@ -81,8 +93,10 @@ def task_table(df: pd.DataFrame, task: str, dataset: str | None = None, digits: 
     for p in PUBLISHED:
         if p["task"] != task or (dataset and not str(dataset).startswith(p["dataset"])): continue
         row = {"model": f"published: {p['source']}", "protocol": p["protocol"] + ("" if p["comparable"] else " (not directly comparable)")}
+        if task == "classes": row["labels"] = p.get("labels", "quadrant")
         row.update({k: f"{p[k]:.3f}" for k in keys if k in p})
-        rows.append(row)
+        block = [i for i, r in enumerate(rows) if task == "classes" and r.get("labels") == row["labels"]]
+        rows.insert(block[-1] + 1 if block else len(rows), row)
     return pd.DataFrame(rows)
 
 def best_per_task(df: pd.DataFrame) -> list[dict]:
