@@ -154,6 +154,7 @@ def build_task(cfg: dict, ds, P: dict) -> Task:
     folds = folds.loc[songs].map({v: i for i, v in enumerate(present)}).fillna(-1).astype(int)   # songs may miss some folds)
     meta = {"family": info.family, "input": info.input, "n_songs": len(songs), "features_meta": st.meta,
             "features_list": names}
+    if len(stores) > 1: meta["features_metas"] = {n: s.meta for n, s in zip(names, stores)}   # every store's settings: `mer predict`
     artist = ds.groups.astype(str).reindex(songs) if ds.groups is not None else pd.Series(songs, index=songs)
     artist = artist.fillna(pd.Series(songs, index=songs))
     from mer.features.store import variant_key

@@ -13,10 +13,10 @@ from .config import resolve, write_json, write_csv, atomic_path
 from .audio import AudioError, load_audio, AUDIO_EXTS
 
 # %% auto #0
-__all__ = ['MODEL_FILES', 'CURVE_HOP_S', 'DEAM_START_S', 'SONG_COLUMNS', 'ModelNotFound', 'find_models', 'predicts_from_audio',
-           'default_model', 'resolve_model', 'curve_times', 'decode', 'va_scale9', 'Predictor', 'combine',
-           'predict_file', 'error_result', 'expand_inputs', 'predict_files', 'results_table', 'curves_table',
-           'format_table', 'write_outputs', 'plot_trajectory', 'plot_paths', 'make_demo_model']
+__all__ = ['MODEL_FILES', 'CURVE_HOP_S', 'DEAM_START_S', 'MUSICNN_KEYS', 'SONG_COLUMNS', 'ModelNotFound', 'find_models',
+           'predicts_from_audio', 'default_model', 'resolve_model', 'curve_times', 'decode', 'va_scale9', 'StoreVector',
+           'Predictor', 'combine', 'predict_file', 'error_result', 'expand_inputs', 'predict_files', 'results_table',
+           'curves_table', 'format_table', 'write_outputs', 'plot_trajectory', 'plot_paths', 'make_demo_model']
 
 # %% ../nbs/30_predict.ipynb #c43bba55
 class ModelNotFound(FileNotFoundError):
@@ -49,12 +49,14 @@ def _best_names(benchmark) -> list[str]:
     return [str(r["model"]) for r in sorted(rows, key=key) if r.get("model")]
 
 def predicts_from_audio(model_dir) -> bool:
-    "Whether `mer predict` can compute this model's input from audio (one feature store, not DEAM's official openSMILE files)."
+    """Whether `mer predict` can compute this model's input from audio: not from DEAM's official openSMILE files, and for a model
+    on several feature stores, each store's settings recorded at training (`features_metas`)."""
     try: cfg = json.loads((Path(model_dir)/"config.json").read_text())
     except (OSError, json.JSONDecodeError): return False
     feats = cfg.get("features")
-    rep = (cfg.get("features_meta") or {}).get("config", {}).get("repr")
-    return isinstance(feats, str) and rep != "opensmile"
+    if isinstance(feats, str): return (cfg.get("features_meta") or {}).get("config", {}).get("repr") != "opensmile"
+    metas = cfg.get("features_metas") or {}           # several stores: each one's settings recorded, none of them openSMILE's files
+    return bool(feats) and all(n in metas and (metas[n].get("config") or {}).get("repr") != "opensmile" for n in feats)
 
 def default_model(models_dir="models", benchmark="metrics/benchmark.json") -> Path:
     "The model used without `--model` (see above); `ModelNotFound` saying 'run `make repro` first' if there is none."
@@ -106,6 +108,47 @@ def va_scale9(x):
     "Normalised valence/arousal in [-1, 1] -> DEAM's 1-9 scale (`5 + 4 x`)."
     return 5.0 + 4.0 * np.asarray(x, float)
 
+MUSICNN_KEYS = ("model", "layer", "patch_hop_frames", "pad_mode", "pad_short")   # a musicnn store's settings the embedder takes
+
+class StoreVector:
+    """One feature store of a model trained on several (e.g. the four musicnn-wheel taggers): its settings as training recorded
+    them (the store's `meta.json`) -> `{'<store>:<column>': value}` for one song, computed from audio as the store did: a musicnn
+    embedding pooled over the song (columns `<store>:<i>`, pooled by `pool` as `mer.pipeline` pooled the stored patches for
+    embedding heads, and the store's own song-table columns `<store>:<layer>_<stat>_<i>` that table models such as the deck's
+    SVM read), or a song-table row (descriptors)."""
+    def __init__(self, name: str, meta: dict):
+        self.name, fconf = name, dict(meta.get("config") or {})
+        self.stats = list(fconf.get("stats") or ("mean", "std"))
+        rep = fconf.get("repr") or meta.get("representation")
+        self.embedder = None
+        if rep == "musicnn":
+            from mer.features.musicnn import MusicnnEmbedder, SR
+            self.embedder = MusicnnEmbedder(**{k: fconf[k] for k in MUSICNN_KEYS if k in fconf})
+            self.sr, self.channels = SR, 1
+        else:
+            from mer.features.store import resolve_repr
+            if rep == "opensmile": raise ValueError(f"feature store {name!r}: DEAM's openSMILE files cannot be computed from audio here")
+            self.rep, self.fcfg = resolve_repr(meta.get("representation") or rep, fconf or {"repr": rep})
+            if self.rep.kind != "table":
+                raise ValueError(f"feature store {name!r} ({rep}): a model on several stores reads musicnn embeddings and song tables only")
+            self.sr, self.channels = self.fcfg["sr"], self.fcfg["channels"]
+
+    def __repr__(self): return f"StoreVector({self.name!r}, {'musicnn' if self.embedder else self.rep.name})"
+
+    def vector(self, x: np.ndarray, sr: int, pool: str = "meanstd") -> dict:
+        "Native `(channels, n)` audio at `sr` -> this store's columns for the song."
+        from mer.features.store import prepare, compute
+        y = prepare(np.asarray(x, np.float32), sr, self.sr, self.channels)
+        if self.embedder is None: return {f"{self.name}:{k}": v for k, v in compute(y, self.sr, self.rep, self.fcfg).items()}
+        from mer.train import pool_sequence
+        from mer.features.musicnn import song_embedding
+        E = np.asarray(self.embedder.embed_audio(y, self.sr)["embeddings"], np.float32)
+        out = {f"{self.name}:{i}": float(a) for i, a in enumerate(pool_sequence(E, pool))}
+        tab = song_embedding(E, self.stats)                     # the store's table.csv row (mer.features.musicnn._pooled_columns)
+        out.update({f"{self.name}:{self.embedder.layer}_{s}_{i}": float(tab[k * E.shape[1] + i])
+                    for k, s in enumerate(self.stats) for i in range(E.shape[1])})
+        return out
+
 class Predictor:
     "A trained model folder ready to predict from audio: features computed as in training, outputs as a plain dict."
     def __init__(self, model_dir, curve: bool = True, curve_window_s: float = 6.0, batch_size: int = 64, warmup: bool = True):
@@ -120,12 +163,13 @@ class Predictor:
             from mer.models.registry import get_model_info
             self.input = get_model_info(cfg["model"]).input
         feats = cfg.get("features_list") or cfg.get("features")
-        if isinstance(feats, (list, tuple)) and len(feats) > 1:
-            raise ValueError(f"{self.dir}: models on several feature stores ({feats}) are not supported by mer predict yet")
+        names = [feats] if isinstance(feats, str) else list(feats or [])
         self.curve, self.curve_window_s, self.batch_size = curve, float(curve_window_s), int(batch_size)
         self._lock = threading.Lock()
         t0 = time.perf_counter()
-        self._setup_features(cfg.get("features_meta") or {})
+        self.parts = None
+        if len(names) > 1: self._setup_fused(names)
+        else: self._setup_features(cfg.get("features_meta") or {})
         self._load_model()
         if warmup: self.warmup()
         self.load_seconds = time.perf_counter() - t0
@@ -141,8 +185,7 @@ class Predictor:
         self.embedder = None
         if self.repr == "musicnn":
             from mer.features.musicnn import MusicnnEmbedder, SR
-            keep = ("model", "layer", "patch_hop_frames", "pad_mode", "pad_short")
-            self.embedder = MusicnnEmbedder(**{k: fconf[k] for k in keep if k in fconf})
+            self.embedder = MusicnnEmbedder(**{k: fconf[k] for k in MUSICNN_KEYS if k in fconf})
             self.sr, self.channels, self.rate = SR, 1, float(fm.get("frame_rate") or 1 / self.embedder.hop_s)
             self.first_time_s = float(fm.get("first_time_s", 0.0))
         else:
@@ -150,6 +193,28 @@ class Predictor:
             self.rep, self.fcfg = resolve_repr(fm.get("representation") or self.repr, fconf or {"repr": self.repr})
             self.sr, self.channels = self.fcfg["sr"], self.fcfg["channels"]
             self.rate = float(fm.get("frame_rate") or 0.0)
+
+    def _setup_fused(self, names: list[str]) -> None:
+        "A model on several stores: one `StoreVector` per store, from the settings training recorded (`features_metas`)."
+        metas = self.config.get("features_metas") or {}
+        if [n for n in names if n not in metas]:
+            raise ValueError(f"{self.dir}: this model reads several feature stores ({names}) but its config.json lacks their settings "
+                             f"('features_metas', recorded by training since mer predict supports such models): retrain it "
+                             f"(its `train@{self.name}` stage in dvc.yaml or real/dvc.yaml)")
+        if self.task == "dynamic" or self.config.get("pool") == "none" or self.input not in ("embedding", "table"):
+            raise ValueError(f"{self.dir}: a model on several feature stores predicts from song vectors (static or classes, pooled)")
+        self.parts = [StoreVector(n, metas[n]) for n in names]
+        self.repr, self.embedder = "+".join(names), None
+        self.sr, self.channels = self.parts[0].sr, self.parts[0].channels
+
+    def _fused(self, x: np.ndarray, sr: int) -> np.ndarray:
+        "Every store's song vector, in the trained column order (`store:column`, as `mer.pipeline.build_task` concatenated them)."
+        vals = {}
+        for p in self.parts: vals.update(p.vector(x, sr, self.config.get("pool", "meanstd")))
+        cols = [str(c) for c in (self.config.get("columns") or vals)]
+        miss = [c for c in cols if c not in vals]
+        if miss: raise ValueError(f"{self.name}: the features lack the trained columns {miss[:5]}")
+        return self._run(np.array([[vals[c] for c in cols]], np.float32))[0]
 
     def _load_model(self) -> None:
         self.kind = self.config.get("kind") or ("keras" if (self.dir/"model.keras").is_file() else "sklearn")
@@ -257,8 +322,9 @@ class Predictor:
         "Native `(channels, n)` (or 1-D) audio at `sr` -> dict(valence, arousal, curve, class_probs) from this model."
         x = np.asarray(x, np.float32); x = x[None] if x.ndim == 1 else x
         duration = x.shape[-1] / sr
-        y = self.prepare(x, sr)
-        if self.embedder is not None: out, curve = self._embedding(y, duration)
+        y = None if self.parts else self.prepare(x, sr)
+        if self.parts: out, curve = self._fused(x, sr), None          # several stores: song level only
+        elif self.embedder is not None: out, curve = self._embedding(y, duration)
         elif self.rep.kind == "table": out, curve = self._table(y)
         elif self.input in ("spectrogram", "sequence"): out, curve = self._spectrogram(y, duration)
         else: raise ValueError(f"{self.name}: input {self.input!r} is not supported by mer predict")

@@ -29,6 +29,9 @@ def project(tmp_path_factory):
                     "epochs": 2, "crops_per_song": 2, "hparams": {"base_filters": 4, "resize_time": None}},
         "dyn_aug": {"model": "embedding_linear", "features": "logmel_aug", "task": "dynamic", "protocol": "cv"},
         "lin_me15": {"model": "embedding_linear", "features": "musicnn", "task": "dynamic", "protocol": "mediaeval"},
+        "lin_fused": {"model": "embedding_linear", "features": ["musicnn", "descriptors"], "task": "classes", "labels": "quadrant",
+                      "protocol": "cv"},
+        "svm_fused": {"model": "deck_svm", "features": ["musicnn", "descriptors"], "task": "static", "protocol": "cv"},
     }
     P["features"] = {"descriptors": {"repr": "descriptors", "sr": 22050},
                      "logmel": {"repr": "logmel", "sr": 22050, "n_fft": 1024, "hop": 512, "n_mels": 16},
@@ -88,6 +91,38 @@ def test_pipeline_end_to_end(project):
     assert set(df.name) == {"svm_static", "svm_spotify", "lin_dynamic", "svm_real_section"}
     best = best_per_task(df)
     assert {b["task"] for b in best} == {"synthetic: static", "synthetic: dynamic"}
+
+
+def test_predict_multi_store_models(project):
+    """Models on several feature stores (a musicnn embedding and the descriptors table, concatenated per song) predict from
+    audio exactly what the pipeline scored on their last fold: `mer predict` recomputes every store from one decode, using the
+    store settings training recorded (`features_metas`), in the trained column order (pooled `store:i` for the embedding head,
+    the store's own table columns for the SVM)."""
+    d, P = project
+    from mer.pipeline import feature_audio_index, train_from_params
+    from mer.data.splits import read_split
+    from mer.predict import Predictor, predicts_from_audio
+    path = feature_audio_index("synthetic", P).set_index("song_id").path
+    sp = read_split(d/"data/splits/synthetic.csv")
+    last = sp.song_id[sp.fold == sp.fold.max()].astype(str).tolist()[:2]       # the saved model is the last fold's
+    for name in ("lin_fused", "svm_fused"):
+        train_from_params(name, P, dvclive=False)
+        out = d/"models"/name
+        cfg = json.loads((out/"config.json").read_text())
+        assert set(cfg["features_metas"]) == {"musicnn", "descriptors"} and predicts_from_audio(out)
+        pr = pd.read_csv(out/"predictions.csv", dtype={"song_id": str}).set_index("song_id")
+        pred = Predictor(out, curve=False, warmup=False)
+        for s in last:
+            r = pred.predict_file(path[s])
+            if cfg["task"] == "classes":
+                got, ref = [r["class_probs"][c] for c in cfg["classes"]], pr.loc[s, [f"p_{c}" for c in cfg["classes"]]].to_numpy(float)
+            else:
+                got, ref = [r["valence"], r["arousal"]], np.clip(pr.loc[s, ["valence_pred", "arousal_pred"]].to_numpy(float), -1, 1)
+            np.testing.assert_allclose(got, ref, atol=1e-4, err_msg=f"{name} on {s}")
+    cfg["features_metas"].pop("descriptors"); (out/"config.json").write_text(json.dumps(cfg))   # trained before it was recorded
+    with pytest.raises(ValueError, match="retrain it"):
+        Predictor(out, warmup=False)
+    assert not predicts_from_audio(out)
 
 
 def test_pipeline_mediaeval2015_protocol(project):
