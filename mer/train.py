@@ -17,8 +17,8 @@ from . import evaluate as ev
 # %% auto #0
 __all__ = ['PROFILES', 'TRAIN_DEFAULTS', 'SPLIT_COLUMNS', 'resolve_config', 'class_targets', 'pad_songs', 'eval_crops',
            'pool_sequence', 'augment_crop', 'make_train_dataset', 'Fitted', 'standardization_stats',
-           'with_standardization', 'fit_keras', 'predict_keras', 'fit_sklearn', 'Task', 'training_data',
-           'run_experiment', 'save_run']
+           'with_standardization', 'fit_keras', 'predict_keras', 'fit_sklearn', 'Task', 'training_data', 'refit_epochs',
+           'refit_all', 'run_experiment', 'save_run']
 
 # %% ../nbs/20_train.ipynb #ab7626c9
 PROFILES = ("quick", "full")
@@ -368,6 +368,36 @@ def training_data(task: Task, m: np.ndarray, kind: str) -> tuple[dict, np.ndarra
     d["Y"] = np.concatenate([d["Y"], _targets_for(task, src, kind)])
     return d, np.concatenate([rows, src])
 
+def refit_epochs(history: pd.DataFrame, min_epochs: int = 0) -> int:
+    """Epochs for a Keras refit on every song: the median over folds of the epoch early stopping kept (lowest validation loss
+    after `min_epochs`, as `EarlyStopping(start_from_epoch=min_epochs)` counts; a fold without validation: all its epochs)."""
+    if history is None or not len(history): raise ValueError("refit: no training history to take the number of epochs from")
+    best = []
+    for _, g in (history.groupby("fold") if "fold" in history else [(0, history)]):
+        if "val_loss" in g and g.val_loss.notna().any():
+            v = g[g.epoch > min_epochs] if (g.epoch > min_epochs).any() else g
+            best.append(int(v.epoch.iloc[int(np.nanargmin(v.val_loss.to_numpy(float)))]))
+        else: best.append(int(g.epoch.max()))
+    return max(1, int(round(float(np.median(best)))))
+
+def refit_all(cfg: dict, task: Task, head: Head, history: pd.DataFrame | None = None) -> tuple[Fitted, dict]:
+    """`refit: true`: after the protocol has been scored, one more model on every labelled row (training, validation and test
+    parts alike, with their offline-augmented copies), for use on new audio; the metrics stay those of the protocol.
+    scikit-learn: the same estimator (its hyperparameters again by the artist-grouped inner search); Keras: `refit_epochs` of
+    the folds' histories, without a validation set. Returns the model and what was done (written to config.json)."""
+    info = get_model_info(cfg["model"])
+    trd, rows = training_data(task, np.ones(len(task.ids), bool), info.kind)
+    note = {"refit_rows": int(trd["n_originals"])}
+    if info.kind == "keras":
+        ep = refit_epochs(history, int(cfg.get("min_epochs", 0)))
+        f = fit_keras({**cfg, "epochs": ep, "patience": ep + 1}, head, trd, None)
+        note["refit_epochs"] = ep
+    else:
+        g = task.inner_groups if task.inner_groups is not None else task.groups
+        f = fit_sklearn(cfg, head, trd, groups=None if g is None else g[rows])
+    note["refit_seconds"] = round(f.seconds, 2)
+    return f, note
+
 def run_experiment(cfg: dict, task: Task, live=None) -> dict:
     "Train and evaluate under the configured protocol. Returns dict(metrics, predictions, models, history, seconds)."
     info = get_model_info(cfg["model"])
@@ -412,8 +442,10 @@ def run_experiment(cfg: dict, task: Task, live=None) -> dict:
                                "valence_pred": preds[m, 0], "arousal_pred": preds[m, 1]})
             metrics.update({k: v for k, v in ev.dynamic_metrics(df).items() if "song_avg" in k})
     metrics.update(n_folds=len(parts), train_seconds=round(secs, 2))
-    return dict(metrics=metrics, predictions=preds, tested=tested, models=fitted_models,
-                history=pd.concat(hists, ignore_index=True) if hists else pd.DataFrame(), seconds=secs, head=h)
+    history = pd.concat(hists, ignore_index=True) if hists else pd.DataFrame()
+    final, note = refit_all(cfg, task, h, history) if cfg.get("refit") else (None, {})
+    return dict(metrics=metrics, predictions=preds, tested=tested, models=fitted_models, history=history, seconds=secs, head=h,
+                final=final, refit=note)
 
 # %% ../nbs/20_train.ipynb #e5b084ee
 def save_run(out_dir, cfg: dict, task: Task, res: dict, extra: dict | None = None) -> Path:
@@ -426,7 +458,8 @@ def save_run(out_dir, cfg: dict, task: Task, res: dict, extra: dict | None = Non
             tk = t.with_suffix(".keras"); f.model.save(tk); os.replace(tk, t)
     else:
         with atomic_path(out/"model.joblib") as t: joblib.dump(f.model, t)
-    conf = {**cfg, "classes": task.classes, "kind": f.kind, "head": res["head"].__dict__, **(task.meta or {}), **(extra or {})}
+    conf = {**cfg, "classes": task.classes, "kind": f.kind, "head": res["head"].__dict__, **(task.meta or {}), **(res.get("refit") or {}),
+            **(extra or {})}
     write_json(out/"config.json", conf)
     write_csv(out/"train_log.tsv", res["history"], sep="\t")
     pr = pd.DataFrame({"song_id": task.groups if task.groups is not None else task.ids, "tested": res["tested"]})
