@@ -399,7 +399,8 @@ def refit_all(cfg: dict, task: Task, head: Head, history: pd.DataFrame | None = 
     return f, note
 
 def run_experiment(cfg: dict, task: Task, live=None) -> dict:
-    "Train and evaluate under the configured protocol. Returns dict(metrics, predictions, models, history, seconds)."
+    """Train and evaluate under the configured protocol. Returns dict(metrics, predictions, tested, models (one per fold), history,
+    seconds, head, final (the `refit_all` model, else None), refit (what the refit did, for config.json))."""
     info = get_model_info(cfg["model"])
     h = make_head("classes", len(task.classes)) if task.kind == "classes" else make_head("static")
     parts = _partitions(task, cfg)
