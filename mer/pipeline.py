@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from .config import get, load_params, resolve, write_json, set_seed
 from .models.registry import get_model_info
-from .train import Task, resolve_config, run_experiment, save_run, class_targets, pad_songs, pool_sequence, SPLIT_COLUMNS
+from .train import Task, resolve_config, run_experiment, save_run, class_targets, pad_songs, pool_sequence, SPLIT_PROTOCOLS
 
 # %% auto #0
 __all__ = ['active_dataset', 'feature_audio_index', 'store_path', 'feature_config', 'extract_representation', 'load_folds',
@@ -134,7 +134,7 @@ def build_task(cfg: dict, ds, P: dict) -> Task:
     stores = [_store(cfg["dataset"], n) for n in names]
     st = stores[0]
     sp = load_folds(cfg["dataset"]).set_index("song_id")
-    split_col = SPLIT_COLUMNS.get(cfg["protocol"])                                 # protocols read from a split column
+    split_col = cfg["protocol"] if cfg["protocol"] in SPLIT_PROTOCOLS else None    # protocols read from a split column
     if split_col and split_col not in sp.columns:
         raise ValueError(f"protocol '{cfg['protocol']}' but data/splits/{cfg['dataset']}.csv has no '{split_col}' column"
                          + (" (the MediaEval 2015 protocol needs a DEAM-format dataset with 2015 songs; run the splits stage)"

@@ -135,10 +135,14 @@ class StoreVector:
 
     def __repr__(self): return f"StoreVector({self.name!r}, {'musicnn' if self.embedder else self.rep.name})"
 
-    def vector(self, x: np.ndarray, sr: int, pool: str = "meanstd") -> dict:
-        "Native `(channels, n)` audio at `sr` -> this store's columns for the song."
+    def vector(self, x: np.ndarray, sr: int, pool: str = "meanstd", prepared: dict | None = None) -> dict:
+        """Native `(channels, n)` audio at `sr` -> this store's columns for the song. `prepared` caches the audio converted to
+        each `(rate, channels)`, so that the stores of one model (four at 16 kHz mono) resample one decode once."""
         from mer.features.store import prepare, compute
-        y = prepare(np.asarray(x, np.float32), sr, self.sr, self.channels)
+        prepared = {} if prepared is None else prepared
+        key = (self.sr, self.channels)
+        if key not in prepared: prepared[key] = prepare(np.asarray(x, np.float32), sr, self.sr, self.channels)
+        y = prepared[key]
         if self.embedder is None: return {f"{self.name}:{k}": v for k, v in compute(y, self.sr, self.rep, self.fcfg).items()}
         from mer.train import pool_sequence
         from mer.features.musicnn import song_embedding
@@ -209,8 +213,8 @@ class Predictor:
 
     def _fused(self, x: np.ndarray, sr: int) -> np.ndarray:
         "Every store's song vector, in the trained column order (`store:column`, as `mer.pipeline.build_task` concatenated them)."
-        vals = {}
-        for p in self.parts: vals.update(p.vector(x, sr, self.config.get("pool", "meanstd")))
+        vals, prepared = {}, {}
+        for p in self.parts: vals.update(p.vector(x, sr, self.config.get("pool", "meanstd"), prepared))
         cols = [str(c) for c in (self.config.get("columns") or vals)]
         miss = [c for c in cols if c not in vals]
         if miss: raise ValueError(f"{self.name}: the features lack the trained columns {miss[:5]}")

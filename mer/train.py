@@ -15,7 +15,7 @@ from .models.registry import Head, head as make_head, get_model_info, build, com
 from . import evaluate as ev
 
 # %% auto #0
-__all__ = ['PROFILES', 'TRAIN_DEFAULTS', 'SPLIT_COLUMNS', 'resolve_config', 'class_targets', 'pad_songs', 'eval_crops',
+__all__ = ['PROFILES', 'TRAIN_DEFAULTS', 'SPLIT_PROTOCOLS', 'resolve_config', 'class_targets', 'pad_songs', 'eval_crops',
            'pool_sequence', 'augment_crop', 'make_train_dataset', 'Fitted', 'standardization_stats',
            'with_standardization', 'fit_keras', 'predict_keras', 'fit_sklearn', 'Task', 'training_data', 'refit_epochs',
            'refit_all', 'run_experiment', 'save_run']
@@ -329,12 +329,12 @@ class Task:
         else: d["X"] = self.X[m]
         return d
 
-SPLIT_COLUMNS = {"split": "split", "mediaeval": "mediaeval"}   # protocols with fixed train/validation/test parts: their column
-                                                                # in data/splits/<dataset>.csv (published split; MediaEval 2015)
+SPLIT_PROTOCOLS = ("split", "mediaeval")   # protocols with fixed train/validation/test parts, each read from the column of its
+                                           # own name in data/splits/<dataset>.csv (published split; MediaEval 2015)
 
 def _partitions(task: Task, cfg: dict) -> list[tuple[np.ndarray, np.ndarray | None, np.ndarray]]:
     n = len(task.ids)
-    if cfg["protocol"] in SPLIT_COLUMNS:
+    if cfg["protocol"] in SPLIT_PROTOCOLS:
         if task.split is None: raise ValueError(f"protocol {cfg['protocol']!r} needs a train/validation/test split per song")
         tr, va, te = (task.split == s for s in ("train", "validation", "test"))
         return [(tr, va if va.any() else None, te)]
