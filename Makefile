@@ -73,12 +73,12 @@ clean-outputs:  ## remove pipeline outputs (keeps data caches)
 bench-features: setup  ## feature-extraction speed on the 720 4Q clips (decode floor / naive loop / mer) + its Results page
 	$(BIN)/python bench/features.py --out reports/bench_features.json
 	mkdir -p bench/results && cp reports/bench_features.json bench/results/bench_features.json  # commit it: the docs render it on any clone
-	mkdir -p reports/executed
-	$(BIN)/papermill nbs/results/bench_features.ipynb reports/executed/bench_features.ipynb -k python3 -p bench_json reports/bench_features.json
+	mkdir -p reports/results
+	$(BIN)/papermill nbs/results/bench_features.ipynb reports/results/bench_features.ipynb -k python3 -p bench_json reports/bench_features.json
 
 .PHONY: bench-features
 
 bench-predict: setup  ## speed and quadrant F1 of `mer predict` beside VibeNet (own venv) on 120 4Q clips; then the figures notebook
 	$(PY) bench/predict.py --limit $${LIMIT:-120} --out reports/bench_predict.json
-	mkdir -p reports/executed && $(BIN)/papermill nbs/results/bench_predict.ipynb reports/executed/bench_predict.ipynb -k python3 --no-progress-bar
+	mkdir -p reports/results && $(BIN)/papermill nbs/results/bench_predict.ipynb reports/results/bench_predict.ipynb -k python3 --no-progress-bar
 .PHONY: bench-predict

@@ -120,7 +120,7 @@ def stage_times(lock_file="dvc.lock", root=".") -> pd.DataFrame:
     root = Path(root); lock = yaml.safe_load((root / lock_file).read_text()) or {}
     rows = []
     for stage, s in (lock.get("stages") or {}).items():
-        nbs = [o["path"] for o in s.get("outs", []) if str(o["path"]).startswith("reports/executed/") and str(o["path"]).endswith(".ipynb")]
+        nbs = [o["path"] for o in s.get("outs", []) if str(o["path"]).endswith(".ipynb")]
         for nb in nbs:
             f = root / nb
             if not f.exists(): continue

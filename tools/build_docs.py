@@ -1,7 +1,8 @@
 """Build the docs site offline into _docs/ (Quarto cannot be installed here).
 
 nbdev_proc_nbs processes nbs/ into _proc/ (show_doc output rendered, hidden cells dropped); this script turns those notebooks,
-plus the pipeline's executed notebooks in reports/executed/ (the benchmark and validation pages, with their real outputs),
+plus the pipelines' executed notebooks (reports/results/: the benchmark and validation pages with their real outputs;
+reports/executed/ and reports/executed_real/: every stage run),
 into a MkDocs Material site with navigation and offline search, rendered by mkdocs-jupyter. A speed-benchmark page with no
 local executed copy is executed on its committed figures (bench/results/<name>.json), so every clone's docs show them.
 Usage: python tools/build_docs.py [--skip-proc]
@@ -92,7 +93,7 @@ def main(argv=None):
         if items: nav.append({title: items})
     # Results: the benchmark page as the pipeline executed it (real outputs), else the source notebook.
     results = []
-    executed = ROOT / "reports" / "executed"
+    executed = ROOT / "reports" / "results"
     for name, label in RESULT_PAGES:
         src = executed / f"{name}.ipynb"
         if not src.exists() and (ROOT / "bench" / "results" / f"{name}.json").exists():
@@ -101,14 +102,13 @@ def main(argv=None):
         if src.exists():
             dst = stage / "docs" / "results" / f"{name}.ipynb"; dst.parent.mkdir(parents=True, exist_ok=True)
             clean_proc_nb(src, dst, label); results.append({nb_title(dst) or label: f"results/{name}.ipynb"})
-    stages = sorted(executed.glob("*.ipynb")) if executed.exists() else []
-    stage_items = []
-    for src in stages:
-        if src.stem in dict(RESULT_PAGES): continue
-        dst = stage / "docs" / "pipeline" / src.name; dst.parent.mkdir(parents=True, exist_ok=True)
-        clean_proc_nb(src, dst, src.stem); stage_items.append({src.stem: f"pipeline/{src.name}"})
     if results: nav.append({"Results": results})
-    if stage_items: nav.append({"Pipeline runs": stage_items})
+    for folder, title in (("executed", "Pipeline runs (synthetic default)"), ("executed_real", "Pipeline runs (real data)")):
+        stage_items = []
+        for src in sorted((ROOT / "reports" / folder).glob("*.ipynb")):
+            dst = stage / "docs" / folder / src.name; dst.parent.mkdir(parents=True, exist_ok=True)
+            clean_proc_nb(src, dst, src.stem); stage_items.append({src.stem: f"{folder}/{src.name}"})
+        if stage_items: nav.append({title: stage_items})
     cfg = {
         "site_name": "mer: music emotion recognition", "docs_dir": "docs", "site_dir": str(Path(a.out).resolve()),
         "use_directory_urls": False,
