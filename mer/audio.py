@@ -258,13 +258,18 @@ def convert_many(srcs, out_dir, sr: int = 44100, channels: int = 2, codec: str =
                  progress: bool = True, overwrite: bool = False, report=None, ext: str = "wav",
                  backend: str = "auto") -> pd.DataFrame:
     "Convert many files into `out_dir/<song_id>.<ext>` in parallel; returns `song_id, src, dst, status, error` (and writes it to `report`)."
+    if int(sr) <= 0 or int(channels) <= 0: raise ValueError(f"convert: sr and channels must be positive (got {sr}, {channels})")
     srcs = audio_files(srcs) if isinstance(srcs, (str, os.PathLike)) else [Path(s) for s in srcs]
     out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
     rows, seen = [], {}
+    sources = {s.resolve(): s for s in srcs}
     for s in srcs:
         sid = s.stem; row = {"song_id": sid, "src": str(s), "dst": str(out_dir/f"{sid}.{ext}"), "status": None, "error": ""}
         if sid in seen: row.update(status="failed", error=f"duplicate song_id {sid!r} (also {seen[sid]})")
         else: seen[sid] = str(s)
+        other = sources.get(Path(row["dst"]).resolve())
+        if row["status"] is None and other is not None and other.resolve() != s.resolve():   # never write over another source
+            row.update(status="failed", error=f"{s}: its output {row['dst']} is another source file ({other}); choose another --out")
         rows.append(row)
     todo = [i for i, r in enumerate(rows) if r["status"] is None]
     def one(i):

@@ -18,7 +18,10 @@ def _cmd_validate(a) -> int:
     from mer.config import require_data, resolve
     root = resolve(a.root) if a.root else require_data("DEAM", what="DEAM dataset")
     rep = validate_main(root, a.json)
-    return EXIT_OK if rep is not None else EXIT_FAIL
+    if rep is None: return EXIT_FAIL
+    if not rep.get("ok", True):                   # errors in the data: scripts and make see a failure (the report is written)
+        print(f"mer data validate: the report lists errors (ok: false); see {a.json}", file=sys.stderr); return EXIT_FAIL
+    return EXIT_OK
 
 def _cmd_download(a) -> int:
     from mer.data.download import download_main
@@ -51,21 +54,50 @@ def _cmd_bench(a, rest) -> int:
     if not script.exists(): print(f"no benchmark script {script}", file=sys.stderr); return EXIT_USAGE
     return subprocess.call([sys.executable, str(script), *rest])
 
+def _output_problem(paths: list, json_path=None, csv_path=None, plot_dir=None) -> str | None:
+    """Why `--json` / `--csv` / `--plot` cannot be written, checked before any file is predicted (None when they can): an
+    output may not be one of the inputs (a source is never overwritten) nor an existing folder, and its folder must be
+    creatable and writable."""
+    import os
+    srcs = {Path(p).resolve() for p in paths}
+    outs = [(o, "file") for o in (json_path, csv_path) if o] + ([(plot_dir, "folder")] if plot_dir else [])
+    if csv_path: outs.append((str(Path(csv_path).with_name(Path(csv_path).stem + "_curve.csv")), "file"))
+    for o, kind in outs:
+        q = Path(o)
+        if q.resolve() in srcs: return f"{o} is one of the input files: choose another output path (sources are never overwritten)"
+        if kind == "file" and q.is_dir(): return f"{o} is a folder, not a file"
+        if kind == "folder" and q.exists() and not q.is_dir(): return f"{o} exists and is not a folder"
+        d = q if kind == "folder" else q.parent
+        try: d.mkdir(parents=True, exist_ok=True)
+        except OSError as e: return f"cannot create the folder {d}: {e.strerror or e}"
+        if not os.access(d, os.W_OK | os.X_OK): return f"the folder {d} is not writable"
+    return None
+
 def _cmd_predict(a) -> int:
     from mer.predict import Predictor, ModelNotFound, resolve_model, expand_inputs, predict_files, format_table, write_outputs, plot_paths
     paths = expand_inputs(a.inputs)
     if not paths: print("mer predict: no audio files found in " + ", ".join(a.inputs), file=sys.stderr); return EXIT_USAGE
+    if why := _output_problem(paths, a.json, a.csv, a.plot): print(f"mer predict: {why}", file=sys.stderr); return EXIT_USAGE
     try: preds = [Predictor(resolve_model(m, a.models_dir), curve=not a.no_curve) for m in (a.model or [None])]
     except ModelNotFound as e: print(f"mer predict: {e}", file=sys.stderr); return EXIT_USAGE
+    tasks = [("VA" if p.task in ("static", "dynamic") else "class") for p in preds]
+    if len(tasks) != len(set(tasks)):
+        print("mer predict: give at most one valence/arousal model and one class model (results combine one of each)", file=sys.stderr)
+        return EXIT_USAGE
     if not a.quiet: print("model: " + "; ".join(f"{p.name} ({p.config.get('model')} on {p.repr}, task {p.task}, {p.dir})" for p in preds), file=sys.stderr)
     progress = not a.no_progress and (len(paths) > 1 or any(Path(s).is_dir() for s in a.inputs))
     res = predict_files(paths, preds, max_duration_s=a.max_duration, progress=progress)
     if not a.quiet: print(format_table(res))
     for r in res:
         if r["status"] != "ok": print(f"FAILED {r['file']}: {r['error']}", file=sys.stderr)
-    for p in write_outputs(res, a.json, a.csv): print(f"wrote {p}", file=sys.stderr)
-    if a.plot is not None:
-        for p in plot_paths(res, a.plot): print(f"wrote {p}", file=sys.stderr)
+    try:
+        for p in write_outputs(res, a.json, a.csv): print(f"wrote {p}", file=sys.stderr)
+        if a.plot is not None:
+            for p in plot_paths(res, a.plot): print(f"wrote {p}", file=sys.stderr)
+    except OSError as e:                          # e.g. the disk filled up during the run: the table above still has the results
+        print(f"mer predict: could not write the outputs: {e}", file=sys.stderr); return EXIT_FAIL
+    from mer.predict import INTERRUPTED
+    if any(r.get("error") == INTERRUPTED for r in res): print("interrupted: the finished files' results are above (and written)", file=sys.stderr); return 130
     bad = sum(r["status"] != "ok" for r in res)
     return EXIT_OK if not bad else (EXIT_FAIL if bad == len(res) else EXIT_PARTIAL)
 
@@ -77,6 +109,14 @@ def _cmd_serve(a) -> int:
               max_duration_s=a.max_duration, max_concurrency=a.max_concurrency, max_queue=a.max_queue, tmp_dir=a.tmp_dir)
     except ModelNotFound as e: print(f"mer serve: {e}", file=sys.stderr); return EXIT_USAGE
     return EXIT_OK
+
+def _seconds(s: str) -> float:
+    "A positive, finite number of seconds (argparse type)."
+    import math
+    try: v = float(s)
+    except ValueError: raise argparse.ArgumentTypeError(f"not a number: {s!r}") from None
+    if not (math.isfinite(v) and v > 0): raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {s!r}")
+    return v
 
 def parser() -> argparse.ArgumentParser:
     "The `mer` argument parser."
@@ -108,14 +148,14 @@ def parser() -> argparse.ArgumentParser:
     pr.add_argument("--models-dir", default="models"); pr.add_argument("--json", default=None, help="write full results (with curves) as JSON")
     pr.add_argument("--csv", default=None, help="write the song table as CSV (and the curves to <stem>_curve.csv)")
     pr.add_argument("--plot", nargs="?", const=".", default=None, metavar="DIR", help="write <file>_va.png trajectory plots into DIR (default .)")
-    pr.add_argument("--max-duration", type=float, default=1800.0, help="refuse files longer than this many seconds (default 1800)")
+    pr.add_argument("--max-duration", type=_seconds, default=1800.0, help="refuse files longer than this many seconds (default 1800)")
     pr.add_argument("--no-curve", action="store_true", help="skip the 2 Hz curve of static models (faster)")
     pr.add_argument("--no-progress", action="store_true"); pr.add_argument("--quiet", action="store_true", help="no table on the terminal")
     pr.set_defaults(fn=_cmd_predict)
     sv = sub.add_parser("serve", help="serve POST /predict and GET /health with FastAPI (127.0.0.1 by default; docs at /docs)")
     sv.add_argument("--model", action="append", default=None, help="as for predict"); sv.add_argument("--models-dir", default="models")
     sv.add_argument("--host", default="127.0.0.1"); sv.add_argument("--port", type=int, default=8000)
-    sv.add_argument("--max-upload-mb", type=float, default=25.0); sv.add_argument("--max-duration", type=float, default=600.0)
+    sv.add_argument("--max-upload-mb", type=float, default=25.0); sv.add_argument("--max-duration", type=_seconds, default=600.0)
     sv.add_argument("--max-concurrency", type=int, default=2); sv.add_argument("--max-queue", type=int, default=8)
     sv.add_argument("--tmp-dir", default=None, help="where uploads are spooled (default: the system temp folder)")
     sv.add_argument("--log-level", default="info"); sv.set_defaults(fn=_cmd_serve)
@@ -130,7 +170,7 @@ def main(argv=None) -> int:
     if rest: p.error(f"unrecognized arguments: {' '.join(rest)}")
     try: return a.fn(a)
     except KeyboardInterrupt: print("interrupted", file=sys.stderr); return EXIT_FAIL
-    except (FileNotFoundError, ValueError, KeyError) as e:
+    except (FileNotFoundError, ValueError, KeyError, RuntimeError, OSError) as e:    # RuntimeError: e.g. DownloadError
         print(f"mer {a.cmd}: {type(e).__name__}: {e}", file=sys.stderr); return EXIT_FAIL
 
 # %% ../nbs/32_cli.ipynb #31d0d024

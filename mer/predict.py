@@ -13,10 +13,11 @@ from .config import resolve, write_json, write_csv, atomic_path
 from .audio import AudioError, load_audio, AUDIO_EXTS
 
 # %% auto #0
-__all__ = ['MODEL_FILES', 'CURVE_HOP_S', 'DEAM_START_S', 'MUSICNN_KEYS', 'SONG_COLUMNS', 'ModelNotFound', 'find_models',
-           'predicts_from_audio', 'default_model', 'resolve_model', 'curve_times', 'decode', 'va_scale9', 'StoreVector',
-           'Predictor', 'combine', 'predict_file', 'error_result', 'expand_inputs', 'predict_files', 'results_table',
-           'curves_table', 'format_table', 'write_outputs', 'plot_trajectory', 'plot_paths', 'make_demo_model']
+__all__ = ['MODEL_FILES', 'CURVE_HOP_S', 'DEAM_START_S', 'MAX_DECODED_SAMPLES', 'MUSICNN_KEYS', 'INTERRUPTED', 'SONG_COLUMNS',
+           'ModelNotFound', 'find_models', 'predicts_from_audio', 'default_model', 'resolve_model', 'curve_times',
+           'decode', 'va_scale9', 'StoreVector', 'Predictor', 'combine', 'predict_file', 'error_result',
+           'expand_inputs', 'predict_files', 'results_table', 'curves_table', 'format_table', 'write_outputs',
+           'plot_trajectory', 'plot_paths', 'make_demo_model']
 
 # %% ../nbs/30_predict.ipynb #c43bba55
 class ModelNotFound(FileNotFoundError):
@@ -76,7 +77,12 @@ def resolve_model(spec: str | os.PathLike | None = None, models_dir="models", be
     "A model folder from `spec` (a folder, or a model name under `models_dir`); `None` picks `default_model`."
     if spec is None or str(spec) == "": return default_model(models_dir, benchmark)
     for p in (Path(spec), resolve(models_dir)/str(spec)):
-        if _is_model_dir(p): return p
+        if _is_model_dir(p):
+            if not predicts_from_audio(p):
+                raise ModelNotFound(f"{p.name}: its inputs cannot be computed from audio (it reads DEAM's official openSMILE "
+                                    "features, or it was trained on several feature stores before their settings were recorded: "
+                                    "retrain it); pick a model trained on audio features")
+            return p
     have = ", ".join(p.name for p in find_models(models_dir)) or "none: run `make repro` first"
     raise ModelNotFound(f"{str(spec)!r} is not a trained model folder (config.json + model.keras or model.joblib); "
                         f"models under {resolve(models_dir)}: {have}")
@@ -99,8 +105,24 @@ def _register_families() -> None:
     for m in _FAMILIES:
         if importlib.util.find_spec(f"mer.models.{m}") is not None: importlib.import_module(f"mer.models.{m}")
 
-def decode(path, max_duration_s: float | None = None) -> tuple[np.ndarray, int]:
-    "Decode `path` once at its native rate: `(channels, n)` float32 and the rate (`AudioError` naming the file on bad input)."
+MAX_DECODED_SAMPLES = 1800 * 48_000 * 2   # what 30 min of 48 kHz stereo decodes to (float32: 0.69 GB)
+
+def decode(path, max_duration_s: float | None = None, max_samples: int | None = MAX_DECODED_SAMPLES) -> tuple[np.ndarray, int]:
+    """Decode `path` once at its native rate: `(channels, n)` float32 and the rate (`AudioError` naming the file on bad input).
+    A file whose header promises more than `max_samples` decoded values (rate x channels x seconds; the seconds capped at
+    `max_duration_s`, or that plus 1 when the header gives no length) is refused before decoding: a tiny upload of 8-channel
+    384 kHz FLAC silence would otherwise take gigabytes."""
+    if max_samples is not None:
+        from mer.audio import probe
+        import math
+        info = probe(path)
+        secs = info.duration_s if info.frames > 0 and math.isfinite(info.duration_s) else math.inf
+        if max_duration_s is not None: secs = min(secs, max_duration_s + 1.0)
+        need = info.sr * info.channels * secs
+        if need > max_samples:
+            raise AudioError(f"{path}: {info.sr} Hz x {info.channels} channels" + (f" x {secs:.0f} s" if math.isfinite(secs) else "")
+                             + f" would decode to {need * 4 / 1e9:.1f} GB (limit {max_samples * 4 / 1e9:.2f} GB); "
+                             "downmix or resample it first (e.g. ffmpeg -ac 2 -ar 44100)")
     y, sr = load_audio(path, sr=None, mono=False, max_duration_s=max_duration_s)
     return (y[None] if y.ndim == 1 else y), int(sr)
 
@@ -312,8 +334,13 @@ class Predictor:
                                   align=self.config.get("align", "end"), patch_s=float(self.config.get("features_meta", {}).get("patch_s", PATCH_FRAMES * HOP / SR)))
             out = self._run(X)
             return out.mean(0), (times, out)
-        if pool == "none":
-            return self._run(pad_songs([E], 1)[0])[0], None
+        if pool == "none":                           # a patch sequence, zero-padded to the length the network was built for;
+            shape = getattr(self.model, "input_shape", None)           # a longer song: the mean over windows of that length
+            T = shape[1] if isinstance(shape, tuple) and len(shape) == 3 else None
+            if T is None or len(E) <= T: return self._run(pad_songs([E], T or 1)[0])[0], None
+            starts = list(range(0, len(E) - T + 1, T))
+            if starts[-1] != len(E) - T: starts.append(len(E) - T)
+            return self._run(np.stack([E[s : s + T] for s in starts])).mean(0), None
         song = self._run(pool_sequence(E, pool)[None])[0]
         if not self.curve or self.task == "classes": return song, None
         times = curve_times(duration); rows = []
@@ -393,13 +420,19 @@ def expand_inputs(paths: Iterable) -> list[Path]:
     return out
 
 def predict_files(paths: Sequence, predictors, max_duration_s: float | None = None, progress: bool = False) -> list[dict]:
-    "Predict every file; a failing file gives an `error` result and the rest go on."
+    """Predict every file; a failing file gives an `error` result and the rest go on. Ctrl-C stops the run: the files done so
+    far keep their results and the others get the error `INTERRUPTED` (so callers can still write what was done)."""
     from tqdm.auto import tqdm
-    preds, res = _as_list(predictors), []
-    for p in tqdm(list(paths), desc="predict", unit="file", disable=not progress):
-        try: res.append(predict_file(p, preds, max_duration_s))
-        except (AudioError, ValueError, OSError) as e: res.append(error_result(str(p), e))
+    preds, res, paths = _as_list(predictors), [], list(paths)
+    try:
+        for p in tqdm(paths, desc="predict", unit="file", disable=not progress):
+            try: res.append(predict_file(p, preds, max_duration_s))
+            except Exception as e: res.append(error_result(str(p), e))   # whatever one file does, the others' results are kept
+    except KeyboardInterrupt:               # Ctrl-C: the finished files keep their results; the rest are marked, not lost silently
+        res += [{"file": str(p), "status": "error", "error": INTERRUPTED} for p in paths[len(res):]]
     return res
+
+INTERRUPTED = "interrupted before this file was predicted"
 
 # %% ../nbs/30_predict.ipynb #cc60b421
 SONG_COLUMNS = ["file", "status", "quadrant", "valence", "arousal", "valence_9", "arousal_9", "top_class", "duration_s", "seconds", "error"]
