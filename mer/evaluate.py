@@ -10,8 +10,8 @@ from scipy import stats
 from sklearn import metrics as skm
 
 # %% auto #0
-__all__ = ['DIMS', 'ccc', 'regression_metrics', 'classification_metrics', 'bootstrap_ci', 'with_ci', 'dynamic_metrics', 'fmt_ci',
-           'results_table']
+__all__ = ['DIMS', 'ccc', 'regression_metrics', 'classification_metrics', 'bootstrap_ci', 'with_ci', 'per_song_metrics',
+           'dynamic_metrics', 'song_average_ci', 'fmt_ci', 'results_table']
 
 # %% ../nbs/21_evaluate.ipynb #f78b61ea
 DIMS = ("valence", "arousal")
@@ -47,13 +47,16 @@ def regression_metrics(y_true, y_pred, dims=DIMS) -> dict:
 
 # %% ../nbs/21_evaluate.ipynb #d6fff88b
 def classification_metrics(y_true, y_pred, labels=None) -> dict:
-    "Accuracy, macro-F1, balanced accuracy, per-class precision/recall/F1 and the confusion matrix (rows: true)."
+    """Accuracy, macro-F1, balanced accuracy, per-class precision/recall/F1 and the confusion matrix (rows: true) over
+    `labels` (default: every label seen). Macro-F1 averages over the labels that occur in `y_true` or `y_pred`
+    (scikit-learn's default): a class with no test song and no prediction has no F1 and is not counted as 0; balanced accuracy
+    likewise covers the classes present in `y_true`."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     if len(y_true) != len(y_pred): raise ValueError(f"length mismatch: {len(y_true)} vs {len(y_pred)}")
     labels = list(labels) if labels is not None else sorted(set(y_true.tolist()) | set(y_pred.tolist()))
     p, r, f, s = skm.precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
     return {"n": int(len(y_true)), "accuracy": float(skm.accuracy_score(y_true, y_pred)),
-            "macro_f1": float(skm.f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
+            "macro_f1": float(skm.f1_score(y_true, y_pred, average="macro", zero_division=0)),
             "balanced_accuracy": float(skm.balanced_accuracy_score(y_true, y_pred)),
             "labels": [str(l) for l in labels],
             "per_class": {str(l): {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
@@ -89,22 +92,39 @@ def with_ci(metric_fn, y_true, y_pred, keys=None, **kw) -> dict:
     return point
 
 # %% ../nbs/21_evaluate.ipynb #1fab7f85
-def dynamic_metrics(df: pd.DataFrame) -> dict:
-    "`df` has `song_id`, `valence`, `arousal` (true) and `valence_pred`, `arousal_pred`: pooled metrics plus per-song averages."
+def per_song_metrics(df: pd.DataFrame) -> pd.DataFrame:
+    """RMSE and Pearson r of each song's 2 Hz curve (`df`: `song_id`, `valence`, `arousal`, `valence_pred`, `arousal_pred`),
+    one row per song: `<dim>_rmse`, `<dim>_r` (NaN for a song with under 2 finite frames; r also NaN for a flat curve)."""
     need = {"song_id", *DIMS, *(f"{d}_pred" for d in DIMS)}
-    if missing := need - set(df.columns): raise ValueError(f"dynamic_metrics: missing columns {sorted(missing)}")
-    out = regression_metrics(df[list(DIMS)].to_numpy(), df[[f"{d}_pred" for d in DIMS]].to_numpy())
-    for d in DIMS:
-        rm, rr = [], []
-        for _, g in df.groupby("song_id"):
+    if missing := need - set(df.columns): raise ValueError(f"dynamic metrics: missing columns {sorted(missing)}")
+    rows = {}
+    for s, g in df.groupby("song_id", sort=False):
+        row = {}
+        for d in DIMS:
             t, p = g[d].to_numpy(float), g[f"{d}_pred"].to_numpy(float)
             ok = np.isfinite(t) & np.isfinite(p)
-            if ok.sum() < 2: continue
-            rm.append(np.sqrt(np.mean((t[ok] - p[ok]) ** 2)))
-            if np.std(t[ok]) > 0 and np.std(p[ok]) > 0: rr.append(stats.pearsonr(t[ok], p[ok])[0])
-        out[f"{d}_rmse_song_avg"] = float(np.mean(rm)) if rm else float("nan")
-        out[f"{d}_r_song_avg"] = float(np.mean(rr)) if rr else float("nan")
-    return out
+            row[f"{d}_rmse"] = float(np.sqrt(np.mean((t[ok] - p[ok]) ** 2))) if ok.sum() >= 2 else np.nan
+            row[f"{d}_r"] = (float(stats.pearsonr(t[ok], p[ok])[0]) if ok.sum() >= 2 and np.std(t[ok]) > 0 and np.std(p[ok]) > 0
+                             else np.nan)
+        rows[s] = row
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+def _song_avg(per_song: np.ndarray, cols: list[str]) -> dict:
+    with np.errstate(all="ignore"):
+        return {f"{c}_song_avg": float(np.nanmean(per_song[:, j])) if np.isfinite(per_song[:, j]).any() else float("nan")
+                for j, c in enumerate(cols)}
+
+def dynamic_metrics(df: pd.DataFrame) -> dict:
+    "`df` has `song_id`, `valence`, `arousal` (true) and `valence_pred`, `arousal_pred`: pooled metrics plus per-song averages."
+    ps = per_song_metrics(df)
+    out = regression_metrics(df[list(DIMS)].to_numpy(), df[[f"{d}_pred" for d in DIMS]].to_numpy())
+    return {**out, **_song_avg(ps.to_numpy(float), list(ps.columns))}
+
+def song_average_ci(df: pd.DataFrame, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0) -> dict:
+    "Percentile bootstrap bounds (`<key>_lo`, `<key>_hi`) of every `*_song_avg` of `dynamic_metrics`, resampling songs."
+    ps = per_song_metrics(df); cols = list(ps.columns); a = ps.to_numpy(float)
+    ci = bootstrap_ci(lambda t, _: _song_avg(t, cols), a, np.zeros(len(a)), n_boot=n_boot, alpha=alpha, seed=seed)
+    return {f"{k}_{side}": v[i] for k, v in ci.items() for i, side in enumerate(("lo", "hi"))}
 
 # %% ../nbs/21_evaluate.ipynb #f32924b2
 def fmt_ci(m: dict, key: str, digits: int = 3) -> str:

@@ -102,6 +102,15 @@ class KMeansLabels:
         "VA centre(s) of class index/indices `idx` (`(2,)` or `(n, 2)`)."
         self._check(); return self.centers_[np.asarray(idx, dtype=int)]
 
+    def align_to(self, centers) -> "KMeansLabels":
+        """Renumber the classes so that class `j` is the centre matched to `centers[j]` (one-to-one, least total squared
+        distance: scipy's `linear_sum_assignment`): clusterings fitted on different training folds then share class ids."""
+        from scipy.optimize import linear_sum_assignment
+        self._check(); ref = np.asarray(centers, float)
+        if ref.shape != self.centers_.shape: raise ValueError(f"{len(ref)} reference centres for {self.n_clusters} clusters")
+        _, col = linear_sum_assignment(((ref[:, None, :] - self.centers_[None]) ** 2).sum(-1))
+        self.centers_ = self.centers_[col]; return self
+
     def to_dict(self) -> dict:
         self._check(); return {"scheme": f"kmeans{self.n_clusters}", "seed": self.seed, "centers": self.centers_.tolist()}
 

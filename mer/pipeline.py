@@ -78,8 +78,8 @@ def _store(dataset, features):
 def _table(st) -> pd.DataFrame:
     t = st.get_table().copy(); t["song_id"] = t.song_id.astype(str)
     num = t.drop(columns=["song_id"]).select_dtypes("number")
-    num = num.fillna(num.median()).fillna(0.0)
-    return pd.concat([t[["song_id"]], num], axis=1)
+    num = num.replace([np.inf, -np.inf], np.nan)   # missing values stay NaN: each fold imputes them from its own training songs
+    return pd.concat([t[["song_id"]], num], axis=1)   # (mer.train.fold_impute), never from test songs
 
 def load_folds(dataset: str) -> pd.DataFrame:
     p = resolve(f"data/splits/{dataset}.csv")
@@ -171,16 +171,24 @@ def build_task(cfg: dict, ds, P: dict) -> Task:
     lab = lab.drop_duplicates("song_id").set_index("song_id").loc[songs]
     f = folds.loc[songs].to_numpy().astype(int)
     split = sp.loc[songs, split_col or "split"].to_numpy().astype(str) if (split_col or "split") in sp.columns else None
+    relabel = None                       # k-means classes under CV: refitted per fold (mer.train.fold_labels)
     if kind == "classes":
         scheme = cfg.get("labels") or "quadrant"
         col = lab[scheme] if scheme in lab.columns else None
         va = lab[["valence", "arousal"]].to_numpy(float) if {"valence", "arousal"} <= set(lab.columns) else None
-        fit_on = (split == "train") if split_col else (f != 0)   # VA clusterings are fitted on training songs only
+        per_fold = cfg["protocol"] == "cv" and col is None and scheme.startswith("kmeans")
+        # VA clusterings are fitted on training songs only: the split's training part, the holdout's non-test folds; under CV
+        # each fold fits its own (mer.train.fold_labels) and this fit on every song only numbers the classes (and is the refit's)
+        fit_on = (split == "train") if split_col else np.ones(len(f), bool) if per_fold else (f != 0)
         Y, classes = class_targets(scheme, va[fit_on] if va is not None else None, va, labels=col, seed=cfg["seed"])
         Y, classes = np.asarray(Y).astype(str), [str(c) for c in classes]      # string labels for every scheme (sklearn metrics)
+        if per_fold:
+            from mer.labels import KMeansLabels
+            relabel = dict(scheme=scheme, va=va, seed=cfg["seed"], centers=KMeansLabels(len(classes), seed=cfg["seed"]).fit(va).centers_)
     else:
         Y, classes = lab[["valence", "arousal"]].to_numpy(np.float32), None
-    t = Task(ids=np.array(songs), kind=kind, Y=Y, folds=f, split=split, classes=classes, meta=meta, inner_groups=artist.to_numpy())
+    t = Task(ids=np.array(songs), kind=kind, Y=Y, folds=f, split=split, classes=classes, meta=meta, inner_groups=artist.to_numpy(),
+             relabel=relabel)
     n = len(songs)
     if song_vectors:
         parts = [_song_vectors(s, info.input, songs + vkeys, pool) for s in stores]

@@ -18,7 +18,7 @@ from . import evaluate as ev
 __all__ = ['PROFILES', 'TRAIN_DEFAULTS', 'SPLIT_PROTOCOLS', 'resolve_config', 'class_targets', 'pad_songs', 'eval_crops',
            'pool_sequence', 'augment_crop', 'make_train_dataset', 'Fitted', 'standardization_stats',
            'with_standardization', 'fit_keras', 'predict_keras', 'fit_sklearn', 'Task', 'training_data', 'refit_epochs',
-           'refit_all', 'run_experiment', 'save_run']
+           'refit_all', 'fold_labels', 'fold_impute', 'run_experiment', 'save_run']
 
 # %% ../nbs/20_train.ipynb #ab7626c9
 PROFILES = ("quick", "full")
@@ -288,12 +288,15 @@ def predict_keras(fitted: Fitted, data: dict, cfg: dict) -> np.ndarray:
 def fit_sklearn(cfg: dict, head: Head, train: dict, groups=None) -> Fitted:
     "Fit a scikit-learn registry model on `train['X']`, `train['Y']` (class labels or VA)."
     set_seed(cfg["seed"])
+    import inspect
     hp = dict(cfg.get("hparams", {}))
-    if groups is not None and "cv" not in hp:       # one artist's songs (one song's windows) never straddle the inner grid-search folds
-        import inspect
+    takes = inspect.signature(get_model_info(cfg["model"]).builder).parameters
+    if groups is not None and "cv" in takes:        # one artist's songs (one song's windows) never straddle the inner grid-search folds
         n_groups = len(np.unique(groups))
-        if n_groups >= 2 and "cv" in inspect.signature(get_model_info(cfg["model"]).builder).parameters:
-            hp["cv"] = f"group{min(5, n_groups)}"
+        if "cv" not in hp and n_groups >= 2: hp["cv"] = f"group{min(5, n_groups)}"
+        elif isinstance(hp.get("cv"), int) and n_groups >= 2:   # a fold count: that many artist-disjoint folds (class-balanced)
+            hp["cv"] = f"sgroup{min(hp['cv'], n_groups)}"
+    if "seed" in takes: hp.setdefault("seed", int(cfg["seed"]))   # train.seed reaches SMOTE, forests, boosting and the CV shuffles
     est = build(cfg["model"], head, seed_faithful=bool(cfg.get("seed_faithful")), **hp)
     t0 = time.time()
     try: est.fit(train["X"], train["Y"], **({"groups": groups} if groups is not None and _accepts_groups(est) else {}))
@@ -322,6 +325,8 @@ class Task:
     meta: dict = field(default_factory=dict)
     inner_groups: np.ndarray | None = None  # artist (else song) per row: inner model-selection folds never split one
     aug: dict | None = None          # offline-augmented copies: `src` (their row) + `songs`/`lens` or `X`; used for training rows only
+    relabel: dict | None = None      # k-means classes under CV: `scheme`, `va` (n, 2), `seed`, `centers` (the reference ids); each
+                                     # fold fits its own clustering on its non-test songs (`fold_labels`)
 
     def subset(self, m: np.ndarray) -> dict:
         d = {"Y": self.Y[m]}
@@ -398,16 +403,47 @@ def refit_all(cfg: dict, task: Task, head: Head, history: pd.DataFrame | None = 
     note["refit_seconds"] = round(f.seconds, 2)
     return f, note
 
+def fold_labels(task: Task, fit_rows: np.ndarray) -> Task:
+    """`task` with its k-means classes refitted on `fit_rows` only (a fold's training and validation songs, never its test
+    songs) and numbered like the reference centres (`KMeansLabels.align_to`), so every fold's classes share ids; `task` itself
+    when its classes need no refit (quadrants, grids, label columns, fixed splits)."""
+    if task.relabel is None: return task
+    import dataclasses
+    from mer.labels import KMeansLabels
+    r = task.relabel
+    km = KMeansLabels(len(r["centers"]), seed=r["seed"]).fit(r["va"][fit_rows]).align_to(r["centers"])
+    return dataclasses.replace(task, Y=np.asarray(km.transform(r["va"])).astype(str))
+
+def fold_impute(task: Task, fit_rows: np.ndarray) -> Task:
+    """`task` with the missing values (NaN) of its song vectors filled by the column medians of `fit_rows` (a fold's training
+    songs; a column with no value there: 0), offline-augmented copies included; `task` itself when nothing is missing."""
+    X = task.X
+    aug = task.aug if task.aug is not None and "X" in task.aug else None
+    if X is None or X.ndim != 2 or not (np.isnan(X).any() or (aug is not None and np.isnan(aug["X"]).any())): return task
+    import dataclasses, warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)             # all-NaN column: 0 below
+        med = np.nanmedian(X[fit_rows], 0)
+    med = np.where(np.isfinite(med), med, 0.0).astype(X.dtype)
+    fill = lambda a: np.where(np.isnan(a), med, a)
+    return dataclasses.replace(task, X=fill(X), aug=None if aug is None else {**task.aug, "X": fill(aug["X"])})
+
 def run_experiment(cfg: dict, task: Task, live=None) -> dict:
     """Train and evaluate under the configured protocol. Returns dict(metrics, predictions, tested, models (one per fold), history,
-    seconds, head, final (the `refit_all` model, else None), refit (what the refit did, for config.json))."""
+    seconds, head, final (the `refit_all` model, else None), refit (what the refit did, for config.json), y_true (each tested
+    row's target as its fold defined it: differs from `task.Y` only for k-means classes under CV))."""
     info = get_model_info(cfg["model"])
     h = make_head("classes", len(task.classes)) if task.kind == "classes" else make_head("static")
     parts = _partitions(task, cfg)
     preds = np.full((len(task.ids), len(task.classes) if task.kind == "classes" else 2), np.nan, np.float32)
     tested = np.zeros(len(task.ids), bool)
     fitted_models, hists, secs = [], [], 0.0
+    y_true = task.Y.copy()
+    whole = task
     for i, (tr, va, te) in enumerate(parts):
+        task = fold_labels(whole, ~te)                      # k-means classes under CV: this fold's own, from its non-test songs
+        task = fold_impute(task, tr | (va if va is not None else False))   # missing values: medians of this fold's training songs
+        y_true[te] = task.Y[te]
         if va is not None and info.kind != "keras" and cfg["protocol"] != "split":   # sklearn needs no early-stopping set: train on it too
             tr = tr | va
         trd, rows = training_data(task, tr, info.kind)
@@ -429,11 +465,12 @@ def run_experiment(cfg: dict, task: Task, live=None) -> dict:
                     lab = f.model.predict(task.subset(te)["X"]); p = np.eye(len(task.classes))[[task.classes.index(c) for c in lab]]
             else: p = f.model.predict(task.subset(te)["X"])
         preds[te] = p; tested |= te; fitted_models.append(f); secs += f.seconds
+    task = whole
     m = tested
     if task.kind == "classes":
         yp = np.array(task.classes, dtype=object)[preds[m].argmax(1)]
         metric_fn = lambda a, b: ev.classification_metrics(a, b, labels=task.classes)
-        metrics = ev.with_ci(metric_fn, task.Y[m].astype(object), yp, keys=["accuracy", "macro_f1"], n_boot=int(cfg.get("n_boot", 1000)), seed=cfg["seed"])
+        metrics = ev.with_ci(metric_fn, y_true[m].astype(object), yp, keys=["accuracy", "macro_f1"], n_boot=int(cfg.get("n_boot", 1000)), seed=cfg["seed"])
     else:
         keys = [f"{d}_{k}" for d in ev.DIMS for k in ("r2", "rmse", "r", "ccc")]
         metrics = ev.with_ci(ev.regression_metrics, task.Y[m], preds[m], keys=keys, n_boot=int(cfg.get("n_boot", 1000)),
@@ -441,12 +478,13 @@ def run_experiment(cfg: dict, task: Task, live=None) -> dict:
         if task.kind == "dynamic":
             df = pd.DataFrame({"song_id": task.groups[m], "valence": task.Y[m, 0], "arousal": task.Y[m, 1],
                                "valence_pred": preds[m, 0], "arousal_pred": preds[m, 1]})
-            metrics.update({k: v for k, v in ev.dynamic_metrics(df).items() if "song_avg" in k})
+            metrics.update({k: v for k, v in ev.dynamic_metrics(df).items() if "song_avg" in k})   # the MediaEval figures,
+            metrics.update(ev.song_average_ci(df, n_boot=int(cfg.get("n_boot", 1000)), seed=cfg["seed"]))   # CIs over songs
     metrics.update(n_folds=len(parts), train_seconds=round(secs, 2))
     history = pd.concat(hists, ignore_index=True) if hists else pd.DataFrame()
-    final, note = refit_all(cfg, task, h, history) if cfg.get("refit") else (None, {})
+    final, note = refit_all(cfg, fold_impute(task, np.ones(len(task.ids), bool)), h, history) if cfg.get("refit") else (None, {})
     return dict(metrics=metrics, predictions=preds, tested=tested, models=fitted_models, history=history, seconds=secs, head=h,
-                final=final, refit=note)
+                final=final, refit=note, y_true=y_true)
 
 # %% ../nbs/20_train.ipynb #e5b084ee
 def save_run(out_dir, cfg: dict, task: Task, res: dict, extra: dict | None = None) -> Path:
@@ -466,7 +504,7 @@ def save_run(out_dir, cfg: dict, task: Task, res: dict, extra: dict | None = Non
     pr = pd.DataFrame({"song_id": task.groups if task.groups is not None else task.ids, "tested": res["tested"]})
     names = [f"p_{c}" for c in task.classes] if task.kind == "classes" else ["valence_pred", "arousal_pred"]
     for j, n in enumerate(names): pr[n] = res["predictions"][:, j]
-    if task.kind == "classes": pr["true"] = task.Y
+    if task.kind == "classes": pr["true"] = res.get("y_true", task.Y)
     else: pr["valence"], pr["arousal"] = task.Y[:, 0], task.Y[:, 1]
     if task.times is not None: pr.insert(1, "time_s", task.times)
     write_csv(out/"predictions.csv", pr)

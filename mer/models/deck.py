@@ -11,7 +11,8 @@ from sklearn.ensemble import (HistGradientBoostingClassifier, HistGradientBoosti
                               RandomForestRegressor, StackingClassifier, StackingRegressor)
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import f1_score
-from sklearn.model_selection import GridSearchCV, GroupKFold, KFold, StratifiedKFold, train_test_split
+from sklearn.base import is_classifier
+from sklearn.model_selection import GridSearchCV, GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold, train_test_split
 from sklearn.multioutput import MultiOutputRegressor
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, SVR
@@ -20,8 +21,8 @@ from .registry import Head, register, output_layer
 
 # %% auto #0
 __all__ = ['SPOTIFY_FEATURES', 'SPOTIFY_PROXIES', 'DECK_MEL_SHAPE', 'deck_mlp', 'DeckSearchCV', 'make_cv', 'deck_pipeline',
-           'deck_svm', 'deck_tree', 'deck_forest', 'deck_stack', 'hist_gbm', 'oversample_then_split', 'holdout_score',
-           'deck_conv_fc', 'deck_conv_bilstm']
+           'deck_svm', 'deck_tree', 'deck_forest', 'GroupStackingRegressor', 'GroupStackingClassifier', 'deck_stack',
+           'hist_gbm', 'oversample_then_split', 'holdout_score', 'deck_conv_fc', 'deck_conv_bilstm']
 
 # %% ../../nbs/13_models.deck.ipynb #aa4f0c78
 SPOTIFY_FEATURES = ("danceability", "energy", "loudness", "speechiness", "acousticness", "instrumentalness",
@@ -50,15 +51,28 @@ def deck_mlp(input_shape, head: Head, seed_faithful: bool = False, units: int = 
 
 # %% ../../nbs/13_models.deck.ipynb #a0b72313
 class DeckSearchCV(GridSearchCV):
-    "`GridSearchCV` whose `fit` declares `groups` (handed to the CV splitter, e.g. `GroupKFold`)."
+    """`GridSearchCV` whose `fit` declares `groups`: handed to the CV splitter (e.g. `GroupKFold`) and, when the pipeline's
+    model takes `groups` itself (the stacking ensembles' own inner CV), to the model's `fit` on each training part too."""
     def fit(self, X, y=None, groups=None, **params):
-        if groups is not None: params["groups"] = groups
+        if groups is not None:
+            params["groups"] = groups
+            if _model_takes_groups(self.estimator): params["model__groups"] = groups   # sliced per fold by GridSearchCV
         return super().fit(X, y, **params)
 
+def _model_takes_groups(pipe) -> bool:
+    import inspect
+    est = getattr(pipe, "named_steps", {}).get("model")
+    est = getattr(est, "estimator", est) if isinstance(est, MultiOutputRegressor) else est   # it forwards fit params
+    return est is not None and "groups" in inspect.signature(est.fit).parameters
+
 def make_cv(cv=5, classes: bool = True, seed: int = 0):
-    "A CV splitter from a fold count (stratified for classes), `'group'`/`'groupN'` (GroupKFold) or a splitter."
+    """A CV splitter from a fold count (stratified for classes), `'group'`/`'groupN'` (GroupKFold), `'sgroupN'`
+    (StratifiedGroupKFold for classes: artist-disjoint folds that keep the class balance; GroupKFold for VA) or a splitter."""
     if isinstance(cv, str):
-        if not cv.startswith("group"): raise ValueError(f"cv must be an int, 'group', 'groupN' or a splitter, not {cv!r}")
+        if cv.startswith("sgroup"):
+            n = int(cv[6:] or 5)
+            return StratifiedGroupKFold(n, shuffle=True, random_state=seed) if classes else GroupKFold(n_splits=n)
+        if not cv.startswith("group"): raise ValueError(f"cv must be an int, 'group', 'groupN', 'sgroupN' or a splitter, not {cv!r}")
         return GroupKFold(n_splits=int(cv[5:] or 5))
     if isinstance(cv, (int, np.integer)):
         return StratifiedKFold(int(cv), shuffle=True, random_state=seed) if classes else KFold(int(cv), shuffle=True, random_state=seed)
@@ -118,20 +132,46 @@ def deck_forest(head: Head, seed_faithful: bool = False, grid: dict | None = Non
     grid = grid if grid is not None else {"model__max_depth": [None, 8], "model__max_features": ["sqrt", 0.5]}
     return _search(est, grid, head, seed_faithful, cv, scoring, smote, k_neighbors, seed, n_jobs)
 
+class _GroupStacking:
+    """`fit(X, y, groups=...)` makes the ensemble's own out-of-fold predictions (what its meta-learner is fitted on) group-
+    disjoint: its `cv` folds become `GroupKFold` folds (classes: `StratifiedGroupKFold`), so one artist's songs never sit on both
+    sides. Rows past `len(groups)` (SMOTE's synthetic samples, which imbalanced-learn appends after the originals) are each a
+    group of their own. Without `groups` it is the plain scikit-learn ensemble."""
+    def fit(self, X, y, groups=None, **fit_params):
+        if groups is None: return super().fit(X, y, **fit_params)
+        cv0 = self.cv
+        self.cv = self.group_folds(X, y, groups)             # for this fit only: the parameter is restored after it
+        try: return super().fit(X, y, **fit_params)
+        finally: self.cv = cv0
+
+    def group_folds(self, X, y, groups) -> list:
+        "The (train, test) index pairs `fit` uses with `groups`."
+        g = np.asarray(groups).astype(str)
+        if len(g) > len(X): raise ValueError(f"{len(g)} groups for {len(X)} rows")
+        g = np.concatenate([g, np.array([f"\0synthetic{i}" for i in range(len(X) - len(g))], dtype=str)])
+        n = min(int(self.cv if isinstance(self.cv, (int, np.integer)) else self.cv.get_n_splits()), len(np.unique(g)))
+        split = (StratifiedGroupKFold(n, shuffle=True, random_state=getattr(self.cv, "random_state", None) or 0)
+                 if is_classifier(self) else GroupKFold(n_splits=n))
+        return list(split.split(X, y, g))
+
+class GroupStackingRegressor(_GroupStacking, StackingRegressor): pass
+class GroupStackingClassifier(_GroupStacking, StackingClassifier): pass
+
 @register("deck_stack", source="Spotify-feature deck: stacking ensemble (SVM, tree, forest) on audio features", **_SK)
 def deck_stack(head: Head, seed_faithful: bool = False, grid: dict | None = None, cv=5, scoring=None, smote: bool = True,
                k_neighbors: int = 5, seed: int = 0, n_jobs: int | None = None, n_estimators: int = 100, stack_cv: int = 3):
     """Stacking of SVM, tree and forest with a logistic-regression (classes: on the SVM's decision function and the
-    trees' probabilities) or ridge (VA) meta-learner, fitted on `stack_cv`-fold out-of-fold predictions; grid over its strength."""
+    trees' probabilities) or ridge (VA) meta-learner, fitted on `stack_cv`-fold out-of-fold predictions (artist-disjoint when
+    the pipeline passes groups: `GroupStackingRegressor` / `GroupStackingClassifier`); grid over its strength."""
     if head.is_regression:
         base = [("svm", SVR()), ("tree", DecisionTreeRegressor(max_depth=5, random_state=seed)),
                 ("forest", RandomForestRegressor(n_estimators=n_estimators, random_state=seed, n_jobs=1))]
-        est = MultiOutputRegressor(StackingRegressor(base, final_estimator=Ridge(), cv=stack_cv))
+        est = MultiOutputRegressor(GroupStackingRegressor(base, final_estimator=Ridge(), cv=stack_cv))
         grid = grid if grid is not None else {"model__estimator__final_estimator__alpha": [0.1, 1.0, 10.0]}
     else:
         base = [("svm", SVC(random_state=seed)), ("tree", DecisionTreeClassifier(max_depth=5, random_state=seed)),
                 ("forest", RandomForestClassifier(n_estimators=n_estimators, random_state=seed, n_jobs=1))]
-        est = StackingClassifier(base, final_estimator=LogisticRegression(max_iter=1000),
+        est = GroupStackingClassifier(base, final_estimator=LogisticRegression(max_iter=1000),
                                  cv=StratifiedKFold(stack_cv, shuffle=True, random_state=seed))
         grid = grid if grid is not None else {"model__final_estimator__C": [0.1, 1.0, 10.0]}
     return _search(est, grid, head, seed_faithful, cv, scoring, smote, k_neighbors, seed, n_jobs)
