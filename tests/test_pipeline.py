@@ -90,7 +90,7 @@ def test_pipeline_end_to_end(project):
     df = collect(d/"models")
     assert set(df.name) == {"svm_static", "svm_spotify", "lin_dynamic", "svm_real_section"}
     best = best_per_task(df)
-    assert {b["task"] for b in best} == {"synthetic: static", "synthetic: dynamic"}
+    assert {b["task"] for b in best} == {"synthetic: static, cv", "synthetic: dynamic, cv"}   # one best per protocol
 
 
 def test_predict_multi_store_models(project):

@@ -8,10 +8,11 @@ make_readme = importlib.util.module_from_spec(spec); spec.loader.exec_module(mak
 
 def test_targets_table_states_each_target_and_whether_it_is_met():
     b = {"targets": [{"dataset": "fourq", "task": "classes (quadrant)", "metric": "macro_f1", "target": 0.78, "source": "project target",
-                      "model": "m1", "value": "0.766 [0.736, 0.796]", "gap": -0.014, "met": False, "within_ci": True},
+                      "model": "m1", "value": "0.766 [0.736, 0.796]", "gap": -0.014, "met": False, "within_ci": True,
+                      "candidates": 16},
                      {"dataset": "deam-shared", "task": "static", "metric": "arousal_r2", "target": 0.603, "source": "Music2Emo",
                       "model": "m2", "value": "0.650 [0.620, 0.680]", "gap": 0.047, "met": True, "within_ci": False}]}
     rows = [l for l in make_readme.targets_md(b) if l.startswith("| fourq") or l.startswith("| deam")]
-    assert rows[0] == ("| fourq, classes (quadrant) | macro-F1 | 0.78 | `m1` 0.766 [0.736, 0.796] | -0.014 | no | yes | project target |")
+    assert rows[0] == ("| fourq, classes (quadrant) | macro-F1 | 0.78 | `m1` 0.766 [0.736, 0.796] | 16 | -0.014 | no | yes | project target |")
     assert rows[1].split(" | ")[1:3] == ["R² arousal", "0.603"] and rows[1].endswith("| +0.047 | yes | no | Music2Emo |")
     assert make_readme.targets_md({}) == []
