@@ -220,13 +220,13 @@ def _check_metadata(data, iss):
     if len(dup): iss.add("duplicates", "warning", "song_id listed in more than one metadata row (first kept)", dup)
 
 def _check_audio_duration(data, iss):
-    import soundfile as sf
+    from mer.audio import probe, AudioError
     if data.audio.empty: return
     ends = dynamic_means(data.dynamic).set_index("song_id").end_s
     short, unreadable = [], []
     for sid, path in zip(data.audio.song_id, data.audio.path):
-        try: dur = sf.info(path).duration
-        except Exception as e: unreadable.append({"song_id": sid, "path": path, "error": str(e)[:120]}); continue
+        try: dur = probe(path).duration_s         # soundfile, else ffprobe; a clear reason ("empty file", "no audio stream")
+        except AudioError as e: unreadable.append({"song_id": sid, "path": path, "error": str(e)[:160]}); continue
         if sid in ends.index and dur + 0.25 < ends[sid]: short.append({"song_id": sid, "audio_s": round(dur, 2), "annotated_until_s": float(ends[sid])})
     if unreadable: iss.add("audio", "error", "audio files that cannot be read", unreadable)
     if short: iss.add("audio", "warning", "audio shorter than its dynamic annotations", short)
