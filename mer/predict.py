@@ -463,13 +463,13 @@ def format_table(results: list[dict], digits: int = 2) -> str:
     return show.to_string(index=False, float_format=lambda x: f"{x:.{digits}f}", na_rep="")
 
 def write_outputs(results: list[dict], json_path=None, csv_path=None) -> list[Path]:
-    "Write `--json` (full results) and `--csv` (song table, plus `<stem>_curve.csv`) atomically."
+    """Write `--json` (full results) and `--csv` (song table, plus `<stem>_curve.csv`) atomically. The curve file is written
+    whenever the table is (header only when no model gave a curve), so it never holds an earlier run's curves."""
     out = []
     if json_path: out.append(write_json(json_path, results))
     if csv_path:
         csv_path = Path(csv_path); out.append(write_csv(csv_path, results_table(results)))
-        cur = curves_table(results)
-        if len(cur): out.append(write_csv(csv_path.with_name(csv_path.stem + "_curve.csv"), cur))
+        out.append(write_csv(csv_path.with_name(csv_path.stem + "_curve.csv"), curves_table(results)))
     return out
 
 def plot_trajectory(result: dict, path=None, ax=None):
