@@ -101,9 +101,19 @@ def _cmd_predict(a) -> int:
     bad = sum(r["status"] != "ok" for r in res)
     return EXIT_OK if not bad else (EXIT_FAIL if bad == len(res) else EXIT_PARTIAL)
 
+def _port_problem(host: str, port: int) -> str | None:
+    "Why `host:port` cannot be listened on (None when it can), checked before the models load."
+    import socket
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind((host, int(port)))   # as uvicorn binds
+    except OSError as e: return f"cannot listen on {host}:{port} ({e.strerror or e}): another server there? choose --port"
+    return None
+
 def _cmd_serve(a) -> int:
     from mer.predict import ModelNotFound
     from mer.serve import serve
+    if why := _port_problem(a.host, a.port): print(f"mer serve: {why}", file=sys.stderr); return EXIT_USAGE
     try:
         serve(a.model or None, host=a.host, port=a.port, models_dir=a.models_dir, log_level=a.log_level, max_upload_mb=a.max_upload_mb,
               max_duration_s=a.max_duration, max_concurrency=a.max_concurrency, max_queue=a.max_queue, tmp_dir=a.tmp_dir)
