@@ -13,7 +13,7 @@ from .deam import norm_id, sort_ids, subset_of
 
 # %% auto #0
 __all__ = ['SPLIT_NAMES', 'mediaeval_split', 'mediaeval2015_split', 'groups_of', 'grouped_kfold', 'check_grouped',
-           'music2emo_split', 'fourq_folds', 'write_split', 'read_split']
+           'duplicate_sets', 'merge_groups', 'music2emo_split', 'fourq_folds', 'write_split', 'read_split']
 
 # %% ../../nbs/03_data.splits.ipynb #c89d9e0b
 def mediaeval_split(df: pd.DataFrame, train=("2013",), test=("2014", "2015")) -> pd.DataFrame:
@@ -69,6 +69,37 @@ def check_grouped(folds: pd.DataFrame, df: pd.DataFrame, group: str = "artist") 
     m["_g"] = groups_of(m, group)
     n = m.groupby("_g").fold.nunique()
     if (n > 1).any(): raise ValueError(f"{int((n > 1).sum())} {group}(s) span several folds, e.g. {list(n[n > 1].index[:3])}")
+
+def duplicate_sets(features: pd.DataFrame) -> list[list[str]]:
+    """Songs whose feature rows (every column but `song_id`) are identical, i.e. the same recording twice: lists of 2+ ids.
+    DEAM has some (its openSMILE song means repeat for 4 pairs of ids)."""
+    num = features.drop(columns=["song_id"])
+    ids = features["song_id"].map(norm_id).to_numpy()
+    dup = num.duplicated(keep=False).to_numpy()
+    if not dup.any(): return []
+    sub = num[dup]
+    sets = [sorted(ids[dup][list(ix)], key=_id_key) for ix in sub.groupby(list(sub.columns), sort=False, dropna=False).indices.values()]
+    return sorted(sets, key=lambda s: _id_key(s[0]))
+
+def _id_key(s: str):
+    return (0, int(s), s) if str(s).isdigit() else (1, 0, str(s))
+
+def merge_groups(df: pd.DataFrame, sets: list[list[str]], group: str = "artist") -> pd.Series:
+    """The group key of each row of `df` (`groups_of`), with the groups of each set in `sets` (e.g. `duplicate_sets`) merged
+    into one, so copies of one recording (even under two artist names) land in the same fold; whole groups merge, so every
+    song of either artist moves with them."""
+    g = groups_of(df, group)
+    key_of = dict(zip(df["song_id"].map(norm_id), g))
+    parent: dict = {}
+    def root(x):
+        while parent.get(x, x) != x: x = parent[x]
+        return x
+    for s in sets:
+        ks = [root(key_of[i]) for i in s if i in key_of]
+        for k in ks[1:]:
+            a, b = sorted((root(ks[0]), root(k)))
+            if a != b: parent[b] = a
+    return g.map(root).astype(object)
 
 # %% ../../nbs/03_data.splits.ipynb #8d32ed49
 SPLIT_NAMES = ("train", "validation", "test")
