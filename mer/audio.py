@@ -145,8 +145,10 @@ def resample(y: np.ndarray, orig_sr: int, sr: int) -> np.ndarray:
     return librosa.resample(np.asarray(y, np.float32), orig_sr=int(orig_sr), target_sr=int(sr), res_type="soxr_hq", axis=-1)
 
 def load_audio(path, sr: int | None = None, mono: bool = True, offset: float = 0.0, duration: float | None = None,
-               max_duration_s: float | None = None, dtype: str = "float32") -> tuple[np.ndarray, int]:
-    "Decode `path` -> `(y, sr)`: 1-D if `mono`, else `(channels, n)`; resampled to `sr` if given; `AudioError` on bad input."
+               max_duration_s: float | None = None, dtype: str = "float32", max_samples: int | None = None) -> tuple[np.ndarray, int]:
+    """Decode `path` -> `(y, sr)`: 1-D if `mono`, else `(channels, n)`; resampled to `sr` if given; `AudioError` on bad input.
+    `max_samples` refuses, before decoding, a file whose header promises more decoded values (rate x channels x seconds, the
+    seconds capped at `duration` and `max_duration_s` + 1) than that: a tiny many-channel, high-rate file can decode to GBs."""
     p = _check_file(path)
     if offset < 0: raise AudioError(f"{p}: offset must be >= 0 (got {offset})")
     if duration is not None and duration <= 0: raise AudioError(f"{p}: duration must be > 0 (got {duration})")
@@ -157,6 +159,15 @@ def load_audio(path, sr: int | None = None, mono: bool = True, offset: float = 0
         raise AudioError(f"{p}: {info.duration_s:.1f} s is longer than max_duration_s={max_duration_s:g} s")
     if known and offset >= info.duration_s:
         raise AudioError(f"{p}: offset {offset:g} s is at or beyond the end ({info.duration_s:.2f} s)")
+    if max_samples is not None:
+        secs = info.duration_s - offset if known else math.inf
+        if duration is not None: secs = min(secs, duration)
+        if max_duration_s is not None: secs = min(secs, max_duration_s + 1.0)
+        need = info.sr * info.channels * secs
+        if need > max_samples:
+            raise AudioError(f"{p}: {info.sr} Hz x {info.channels} channels" + (f" x {secs:.0f} s" if math.isfinite(secs) else "")
+                             + f" would decode to {need * 4 / 1e9:.1f} GB (limit {max_samples * 4 / 1e9:.2f} GB); "
+                             "downmix or resample it first (e.g. ffmpeg -ac 2 -ar 44100)")
     start = int(round(offset * info.sr))
     want = int(round(duration * info.sr)) if duration is not None else None
     expected = (min(want, info.frames - start) if want is not None else info.frames - start) if known else None

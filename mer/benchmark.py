@@ -52,12 +52,16 @@ def collect(models_dir="models") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 # %% ../nbs/22_benchmark.ipynb #b6226ff8
+def _rmse_kind(row) -> str:
+    "A dynamic row's RMSE: `'_song_avg'` (per song, averaged: the MediaEval metric) when it has it, else `''` (pooled frames)."
+    return "_song_avg" if pd.notna(row.get("valence_rmse_song_avg", np.nan)) else ""
+
 def score(row) -> float:
     "Ranking score of one result row (higher is better)."
     t = row.get("task")
     if t == "classes": return float(row.get("macro_f1", np.nan))
-    if t == "dynamic":                   # the MediaEval metric: RMSE per song, averaged (pooled frames for rows without it)
-        k = "_song_avg" if pd.notna(row.get("valence_rmse_song_avg", np.nan)) else ""
+    if t == "dynamic":
+        k = _rmse_kind(row)
         return -float(np.nanmean([row.get(f"valence_rmse{k}", np.nan), row.get(f"arousal_rmse{k}", np.nan)]))
     return float(np.nanmean([row.get("valence_r2", np.nan), row.get("arousal_r2", np.nan)]))
 
@@ -119,7 +123,7 @@ def best_per_task(df: pd.DataFrame) -> list[dict]:
         r = g.sort_values("_score", ascending=False).iloc[0].to_dict()
         if task == "classes": metric, val = "macro-F1", fmt_ci(r, "macro_f1")
         elif task == "dynamic":
-            k = "_song_avg" if pd.notna(r.get("valence_rmse_song_avg", np.nan)) else ""
+            k = _rmse_kind(r)
             metric = "RMSE valence / arousal" + (" (per song, averaged)" if k else " (pooled frames)")
             val = f"{fmt_ci(r, 'valence_rmse' + k)} / {fmt_ci(r, 'arousal_rmse' + k)}"
         else: metric, val = "R² valence / arousal", f"{fmt_ci(r, 'valence_r2')} / {fmt_ci(r, 'arousal_r2')}"

@@ -61,7 +61,9 @@ def _output_problem(paths: list, json_path=None, csv_path=None, plot_dir=None) -
     import os
     srcs = {Path(p).resolve() for p in paths}
     outs = [(o, "file") for o in (json_path, csv_path) if o] + ([(plot_dir, "folder")] if plot_dir else [])
-    if csv_path: outs.append((str(Path(csv_path).with_name(Path(csv_path).stem + "_curve.csv")), "file"))
+    if csv_path:
+        from mer.predict import curve_csv
+        outs.append((str(curve_csv(csv_path)), "file"))
     for o, kind in outs:
         q = Path(o)
         if q.resolve() in srcs: return f"{o} is one of the input files: choose another output path (sources are never overwritten)"

@@ -11,7 +11,7 @@ from sklearn import metrics as skm
 
 # %% auto #0
 __all__ = ['DIMS', 'ccc', 'regression_metrics', 'classification_metrics', 'bootstrap_ci', 'with_ci', 'per_song_metrics',
-           'dynamic_metrics', 'song_average_ci', 'fmt_ci', 'results_table']
+           'song_averages', 'dynamic_metrics', 'fmt_ci', 'results_table']
 
 # %% ../nbs/21_evaluate.ipynb #f78b61ea
 DIMS = ("valence", "arousal")
@@ -114,17 +114,20 @@ def _song_avg(per_song: np.ndarray, cols: list[str]) -> dict:
         return {f"{c}_song_avg": float(np.nanmean(per_song[:, j])) if np.isfinite(per_song[:, j]).any() else float("nan")
                 for j, c in enumerate(cols)}
 
+def song_averages(df: pd.DataFrame, n_boot: int = 0, alpha: float = 0.05, seed: int = 0) -> dict:
+    """The per-song averages (`<dim>_rmse_song_avg`, `<dim>_r_song_avg`) of `per_song_metrics`, and with `n_boot` their
+    percentile bootstrap bounds (`<key>_lo`, `<key>_hi`), resampling songs."""
+    ps = per_song_metrics(df); cols = list(ps.columns); a = ps.to_numpy(float)
+    out = _song_avg(a, cols)
+    if n_boot:
+        ci = bootstrap_ci(lambda t, _: _song_avg(t, cols), a, np.zeros(len(a)), n_boot=n_boot, alpha=alpha, seed=seed)
+        out.update({f"{k}_{side}": v[i] for k, v in ci.items() for i, side in enumerate(("lo", "hi"))})
+    return out
+
 def dynamic_metrics(df: pd.DataFrame) -> dict:
     "`df` has `song_id`, `valence`, `arousal` (true) and `valence_pred`, `arousal_pred`: pooled metrics plus per-song averages."
-    ps = per_song_metrics(df)
     out = regression_metrics(df[list(DIMS)].to_numpy(), df[[f"{d}_pred" for d in DIMS]].to_numpy())
-    return {**out, **_song_avg(ps.to_numpy(float), list(ps.columns))}
-
-def song_average_ci(df: pd.DataFrame, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0) -> dict:
-    "Percentile bootstrap bounds (`<key>_lo`, `<key>_hi`) of every `*_song_avg` of `dynamic_metrics`, resampling songs."
-    ps = per_song_metrics(df); cols = list(ps.columns); a = ps.to_numpy(float)
-    ci = bootstrap_ci(lambda t, _: _song_avg(t, cols), a, np.zeros(len(a)), n_boot=n_boot, alpha=alpha, seed=seed)
-    return {f"{k}_{side}": v[i] for k, v in ci.items() for i, side in enumerate(("lo", "hi"))}
+    return {**out, **song_averages(df)}
 
 # %% ../nbs/21_evaluate.ipynb #f32924b2
 def fmt_ci(m: dict, key: str, digits: int = 3) -> str:

@@ -176,15 +176,17 @@ def build_task(cfg: dict, ds, P: dict) -> Task:
         scheme = cfg.get("labels") or "quadrant"
         col = lab[scheme] if scheme in lab.columns else None
         va = lab[["valence", "arousal"]].to_numpy(float) if {"valence", "arousal"} <= set(lab.columns) else None
-        per_fold = cfg["protocol"] == "cv" and col is None and scheme.startswith("kmeans")
-        # VA clusterings are fitted on training songs only: the split's training part, the holdout's non-test folds; under CV
-        # each fold fits its own (mer.train.fold_labels) and this fit on every song only numbers the classes (and is the refit's)
-        fit_on = (split == "train") if split_col else np.ones(len(f), bool) if per_fold else (f != 0)
-        Y, classes = class_targets(scheme, va[fit_on] if va is not None else None, va, labels=col, seed=cfg["seed"])
-        Y, classes = np.asarray(Y).astype(str), [str(c) for c in classes]      # string labels for every scheme (sklearn metrics)
-        if per_fold:
+        if cfg["protocol"] == "cv" and col is None and scheme.startswith("kmeans"):
+            # under CV each fold clusters its own training songs (mer.train.fold_labels); this fit on every song only
+            # numbers the classes (the folds' reference centres) and labels the refit
             from mer.labels import KMeansLabels
-            relabel = dict(scheme=scheme, va=va, seed=cfg["seed"], centers=KMeansLabels(len(classes), seed=cfg["seed"]).fit(va).centers_)
+            km = KMeansLabels(int(scheme[6:]), seed=cfg["seed"]).fit(va)
+            Y, classes = km.transform(va), km.classes_
+            relabel = dict(va=va, seed=cfg["seed"], centers=km.centers_)
+        else:                                # VA clusterings: fitted on the split's training part, the holdout's non-test folds
+            fit_on = (split == "train") if split_col else (f != 0)
+            Y, classes = class_targets(scheme, va[fit_on] if va is not None else None, va, labels=col, seed=cfg["seed"])
+        Y, classes = np.asarray(Y).astype(str), [str(c) for c in classes]      # string labels for every scheme (sklearn metrics)
     else:
         Y, classes = lab[["valence", "arousal"]].to_numpy(np.float32), None
     t = Task(ids=np.array(songs), kind=kind, Y=Y, folds=f, split=split, classes=classes, meta=meta, inner_groups=artist.to_numpy(),

@@ -16,8 +16,8 @@ from .audio import AudioError, load_audio, AUDIO_EXTS
 __all__ = ['MODEL_FILES', 'CURVE_HOP_S', 'DEAM_START_S', 'MAX_DECODED_SAMPLES', 'MUSICNN_KEYS', 'INTERRUPTED', 'SONG_COLUMNS',
            'ModelNotFound', 'find_models', 'predicts_from_audio', 'default_model', 'resolve_model', 'curve_times',
            'decode', 'va_scale9', 'StoreVector', 'Predictor', 'combine', 'predict_file', 'error_result',
-           'expand_inputs', 'predict_files', 'results_table', 'curves_table', 'format_table', 'write_outputs',
-           'plot_trajectory', 'plot_paths', 'make_demo_model']
+           'expand_inputs', 'predict_files', 'results_table', 'curves_table', 'format_table', 'curve_csv',
+           'write_outputs', 'plot_trajectory', 'plot_paths', 'make_demo_model']
 
 # %% ../nbs/30_predict.ipynb #c43bba55
 class ModelNotFound(FileNotFoundError):
@@ -110,20 +110,9 @@ MAX_DECODED_SAMPLES = 1800 * 48_000 * 2   # what 30 min of 48 kHz stereo decodes
 def decode(path, max_duration_s: float | None = None, max_samples: int | None = MAX_DECODED_SAMPLES) -> tuple[np.ndarray, int]:
     """Decode `path` once at its native rate: `(channels, n)` float32 and the rate (`AudioError` naming the file on bad input).
     A file whose header promises more than `max_samples` decoded values (rate x channels x seconds; the seconds capped at
-    `max_duration_s`, or that plus 1 when the header gives no length) is refused before decoding: a tiny upload of 8-channel
-    384 kHz FLAC silence would otherwise take gigabytes."""
-    if max_samples is not None:
-        from mer.audio import probe
-        import math
-        info = probe(path)
-        secs = info.duration_s if info.frames > 0 and math.isfinite(info.duration_s) else math.inf
-        if max_duration_s is not None: secs = min(secs, max_duration_s + 1.0)
-        need = info.sr * info.channels * secs
-        if need > max_samples:
-            raise AudioError(f"{path}: {info.sr} Hz x {info.channels} channels" + (f" x {secs:.0f} s" if math.isfinite(secs) else "")
-                             + f" would decode to {need * 4 / 1e9:.1f} GB (limit {max_samples * 4 / 1e9:.2f} GB); "
-                             "downmix or resample it first (e.g. ffmpeg -ac 2 -ar 44100)")
-    y, sr = load_audio(path, sr=None, mono=False, max_duration_s=max_duration_s)
+    `max_duration_s` + 1) is refused before decoding (`load_audio`'s check): a tiny upload of 8-channel 384 kHz FLAC silence
+    would otherwise take gigabytes."""
+    y, sr = load_audio(path, sr=None, mono=False, max_duration_s=max_duration_s, max_samples=max_samples)
     return (y[None] if y.ndim == 1 else y), int(sr)
 
 def va_scale9(x):
@@ -462,6 +451,10 @@ def format_table(results: list[dict], digits: int = 2) -> str:
     show = show.dropna(axis=1, how="all")
     return show.to_string(index=False, float_format=lambda x: f"{x:.{digits}f}", na_rep="")
 
+def curve_csv(csv_path) -> Path:
+    "Where `--csv <path>` puts the 2 Hz curves: `<stem>_curve.csv` beside it."
+    p = Path(csv_path); return p.with_name(p.stem + "_curve.csv")
+
 def write_outputs(results: list[dict], json_path=None, csv_path=None) -> list[Path]:
     """Write `--json` (full results) and `--csv` (song table, plus `<stem>_curve.csv`) atomically. The curve file is written
     whenever the table is (header only when no model gave a curve), so it never holds an earlier run's curves."""
@@ -469,7 +462,7 @@ def write_outputs(results: list[dict], json_path=None, csv_path=None) -> list[Pa
     if json_path: out.append(write_json(json_path, results))
     if csv_path:
         csv_path = Path(csv_path); out.append(write_csv(csv_path, results_table(results)))
-        out.append(write_csv(csv_path.with_name(csv_path.stem + "_curve.csv"), curves_table(results)))
+        out.append(write_csv(curve_csv(csv_path), curves_table(results)))
     return out
 
 def plot_trajectory(result: dict, path=None, ax=None):

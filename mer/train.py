@@ -325,7 +325,7 @@ class Task:
     meta: dict = field(default_factory=dict)
     inner_groups: np.ndarray | None = None  # artist (else song) per row: inner model-selection folds never split one
     aug: dict | None = None          # offline-augmented copies: `src` (their row) + `songs`/`lens` or `X`; used for training rows only
-    relabel: dict | None = None      # k-means classes under CV: `scheme`, `va` (n, 2), `seed`, `centers` (the reference ids); each
+    relabel: dict | None = None      # k-means classes under CV: `va` (n, 2), `seed`, `centers` (the reference ids); each
                                      # fold fits its own clustering on its non-test songs (`fold_labels`)
 
     def subset(self, m: np.ndarray) -> dict:
@@ -478,8 +478,7 @@ def run_experiment(cfg: dict, task: Task, live=None) -> dict:
         if task.kind == "dynamic":
             df = pd.DataFrame({"song_id": task.groups[m], "valence": task.Y[m, 0], "arousal": task.Y[m, 1],
                                "valence_pred": preds[m, 0], "arousal_pred": preds[m, 1]})
-            metrics.update({k: v for k, v in ev.dynamic_metrics(df).items() if "song_avg" in k})   # the MediaEval figures,
-            metrics.update(ev.song_average_ci(df, n_boot=int(cfg.get("n_boot", 1000)), seed=cfg["seed"]))   # CIs over songs
+            metrics.update(ev.song_averages(df, n_boot=int(cfg.get("n_boot", 1000)), seed=cfg["seed"]))   # the MediaEval figures
     metrics.update(n_folds=len(parts), train_seconds=round(secs, 2))
     history = pd.concat(hists, ignore_index=True) if hists else pd.DataFrame()
     final, note = refit_all(cfg, fold_impute(task, np.ones(len(task.ids), bool)), h, history) if cfg.get("refit") else (None, {})
