@@ -185,8 +185,9 @@ def target_table(df: pd.DataFrame, targets: list[dict] | None = None) -> list[di
 
 # %% ../nbs/22_benchmark.ipynb #6c721e85
 def paired_difference(models_dir, base: str, other: str, n_boot: int = 1000, seed: int = 0) -> dict:
-    """`other` minus `base` on the songs both tested, with a paired song-level bootstrap 95% CI: `macro_f1_delta` (classes) or
-    `valence_r2_delta` and `arousal_r2_delta` (static VA), plus `n` and both names."""
+    """`other` minus `base` on the songs both tested, with a paired bootstrap 95% CI that resamples artists (the `artist`
+    column of `predictions.csv`; songs when either file lacks it): `macro_f1_delta` (classes) or `valence_r2_delta` and
+    `arousal_r2_delta` (static VA), plus `n` and both names."""
     from mer import evaluate as ev
     root = Path(models_dir)
     a, b = (pd.read_csv(root/n/"predictions.csv", dtype={"song_id": str}) for n in (base, other))
@@ -209,7 +210,8 @@ def paired_difference(models_dir, base: str, other: str, n_boot: int = 1000, see
         def fn(y, p):
             ra, rb = ev.regression_metrics(y, p[:, :2]), ev.regression_metrics(y, p[:, 2:])
             return {f"{d}_r2_delta": rb[f"{d}_r2"] - ra[f"{d}_r2"] for d in DIMS}
-    return {"model": other, "baseline": base, "n": int(len(m)), **ev.with_ci(fn, y, P, n_boot=n_boot, seed=seed)}
+    g = m["artist_a"].astype(str).to_numpy() if {"artist_a", "artist_b"} <= set(m.columns) else None
+    return {"model": other, "baseline": base, "n": int(len(m)), **ev.with_ci(fn, y, P, n_boot=n_boot, seed=seed, groups=g)}
 
 # %% ../nbs/22_benchmark.ipynb #88d015c9
 def add_sklearn_costs(df: pd.DataFrame, models_dir="models") -> pd.DataFrame:

@@ -114,13 +114,19 @@ def _song_avg(per_song: np.ndarray, cols: list[str]) -> dict:
         return {f"{c}_song_avg": float(np.nanmean(per_song[:, j])) if np.isfinite(per_song[:, j]).any() else float("nan")
                 for j, c in enumerate(cols)}
 
-def song_averages(df: pd.DataFrame, n_boot: int = 0, alpha: float = 0.05, seed: int = 0) -> dict:
+def song_averages(df: pd.DataFrame, n_boot: int = 0, alpha: float = 0.05, seed: int = 0, groups=None) -> dict:
     """The per-song averages (`<dim>_rmse_song_avg`, `<dim>_r_song_avg`) of `per_song_metrics`, and with `n_boot` their
-    percentile bootstrap bounds (`<key>_lo`, `<key>_hi`), resampling songs."""
+    percentile bootstrap bounds (`<key>_lo`, `<key>_hi`), resampling songs, or with `groups` (one per row of `df`, constant
+    within a song: its artist) resampling those groups' songs together."""
     ps = per_song_metrics(df); cols = list(ps.columns); a = ps.to_numpy(float)
     out = _song_avg(a, cols)
     if n_boot:
-        ci = bootstrap_ci(lambda t, _: _song_avg(t, cols), a, np.zeros(len(a)), n_boot=n_boot, alpha=alpha, seed=seed)
+        g = None
+        if groups is not None:
+            per = pd.Series(np.asarray(groups), index=df.index).groupby(df["song_id"], sort=False)
+            if (per.nunique() > 1).any(): raise ValueError("song_averages: `groups` differs within a song")
+            g = per.first().loc[ps.index].to_numpy()
+        ci = bootstrap_ci(lambda t, _: _song_avg(t, cols), a, np.zeros(len(a)), n_boot=n_boot, alpha=alpha, seed=seed, groups=g)
         out.update({f"{k}_{side}": v[i] for k, v in ci.items() for i, side in enumerate(("lo", "hi"))})
     return out
 

@@ -13,9 +13,9 @@ from .config import resolve, write_json, write_csv, atomic_path
 from .audio import AudioError, load_audio, AUDIO_EXTS
 
 # %% auto #0
-__all__ = ['MODEL_FILES', 'CURVE_HOP_S', 'DEAM_START_S', 'MAX_DECODED_SAMPLES', 'MUSICNN_KEYS', 'INTERRUPTED', 'SONG_COLUMNS',
-           'ModelNotFound', 'find_models', 'predicts_from_audio', 'default_model', 'resolve_model', 'curve_times',
-           'decode', 'va_scale9', 'StoreVector', 'Predictor', 'combine', 'predict_file', 'error_result',
+__all__ = ['MODEL_FILES', 'CURVE_HOP_S', 'DEAM_START_S', 'MAX_DECODED_SAMPLES', 'MIN_DURATION_S', 'MUSICNN_KEYS', 'INTERRUPTED',
+           'SONG_COLUMNS', 'ModelNotFound', 'find_models', 'predicts_from_audio', 'default_model', 'resolve_model',
+           'curve_times', 'decode', 'va_scale9', 'StoreVector', 'Predictor', 'combine', 'predict_file', 'error_result',
            'expand_inputs', 'predict_files', 'results_table', 'curves_table', 'format_table', 'curve_csv',
            'write_outputs', 'plot_trajectory', 'plot_paths', 'make_demo_model']
 
@@ -76,7 +76,8 @@ def default_model(models_dir="models", benchmark="metrics/benchmark.json") -> Pa
 def resolve_model(spec: str | os.PathLike | None = None, models_dir="models", benchmark="metrics/benchmark.json") -> Path:
     "A model folder from `spec` (a folder, or a model name under `models_dir`); `None` picks `default_model`."
     if spec is None or str(spec) == "": return default_model(models_dir, benchmark)
-    for p in (Path(spec), resolve(models_dir)/str(spec)):
+    for p in (Path(spec), None):
+        if p is None: p = resolve(models_dir)/str(spec)     # only now: a model folder given by path needs no project
         if _is_model_dir(p):
             if not predicts_from_audio(p):
                 raise ModelNotFound(f"{p.name}: its inputs cannot be computed from audio (it reads DEAM's official openSMILE "
@@ -106,14 +107,19 @@ def _register_families() -> None:
         if importlib.util.find_spec(f"mer.models.{m}") is not None: importlib.import_module(f"mer.models.{m}")
 
 MAX_DECODED_SAMPLES = 1800 * 48_000 * 2   # what 30 min of 48 kHz stereo decodes to (float32: 0.69 GB)
+MIN_DURATION_S = 0.1    # less than one 2048-sample analysis frame at 22.05 kHz: nothing to hear, so no prediction is given
 
 def decode(path, max_duration_s: float | None = None, max_samples: int | None = MAX_DECODED_SAMPLES) -> tuple[np.ndarray, int]:
     """Decode `path` once at its native rate: `(channels, n)` float32 and the rate (`AudioError` naming the file on bad input).
     A file whose header promises more than `max_samples` decoded values (rate x channels x seconds; the seconds capped at
     `max_duration_s` + 1) is refused before decoding (`load_audio`'s check): a tiny upload of 8-channel 384 kHz FLAC silence
-    would otherwise take gigabytes."""
+    would otherwise take gigabytes. Audio shorter than `MIN_DURATION_S` (a header with a few samples) is refused too: short
+    clips are zero-padded to the network's input, so a near-empty file would still get a confident-looking prediction."""
     y, sr = load_audio(path, sr=None, mono=False, max_duration_s=max_duration_s, max_samples=max_samples)
-    return (y[None] if y.ndim == 1 else y), int(sr)
+    y = y[None] if y.ndim == 1 else y
+    if y.shape[-1] < MIN_DURATION_S * sr:
+        raise AudioError(f"{path}: only {y.shape[-1]} samples ({y.shape[-1] / sr:.3f} s) of audio; at least {MIN_DURATION_S} s is needed")
+    return y, int(sr)
 
 def va_scale9(x):
     "Normalised valence/arousal in [-1, 1] -> DEAM's 1-9 scale (`5 + 4 x`)."

@@ -319,11 +319,12 @@ class Task:
     lens: np.ndarray | None = None
     folds: np.ndarray | None = None  # int fold per row
     split: np.ndarray | None = None  # 'train'/'validation'/'test' per row
-    groups: np.ndarray | None = None # song id per row for dynamic windows (bootstrap by song)
+    groups: np.ndarray | None = None # song id per row for dynamic windows
     times: np.ndarray | None = None  # annotation time (s) per row for dynamic windows
     classes: list | None = None
     meta: dict = field(default_factory=dict)
-    inner_groups: np.ndarray | None = None  # artist (else song) per row: inner model-selection folds never split one
+    inner_groups: np.ndarray | None = None  # artist (else song) per row: inner model-selection folds never split one, and
+                                            # the bootstrap CIs resample them whole
     aug: dict | None = None          # offline-augmented copies: `src` (their row) + `songs`/`lens` or `X`; used for training rows only
     relabel: dict | None = None      # k-means classes under CV: `va` (n, 2), `seed`, `centers` (the reference ids); each
                                      # fold fits its own clustering on its non-test songs (`fold_labels`)
@@ -467,18 +468,21 @@ def run_experiment(cfg: dict, task: Task, live=None) -> dict:
         preds[te] = p; tested |= te; fitted_models.append(f); secs += f.seconds
     task = whole
     m = tested
+    unit = task.inner_groups if task.inner_groups is not None else task.groups     # the bootstrap's unit: artist, else song
+    unit = None if unit is None else unit[m]
     if task.kind == "classes":
         yp = np.array(task.classes, dtype=object)[preds[m].argmax(1)]
         metric_fn = lambda a, b: ev.classification_metrics(a, b, labels=task.classes)
-        metrics = ev.with_ci(metric_fn, y_true[m].astype(object), yp, keys=["accuracy", "macro_f1"], n_boot=int(cfg.get("n_boot", 1000)), seed=cfg["seed"])
+        metrics = ev.with_ci(metric_fn, y_true[m].astype(object), yp, keys=["accuracy", "macro_f1"], n_boot=int(cfg.get("n_boot", 1000)), seed=cfg["seed"],
+                             groups=unit)
     else:
         keys = [f"{d}_{k}" for d in ev.DIMS for k in ("r2", "rmse", "r", "ccc")]
         metrics = ev.with_ci(ev.regression_metrics, task.Y[m], preds[m], keys=keys, n_boot=int(cfg.get("n_boot", 1000)),
-                             seed=cfg["seed"], groups=None if task.groups is None else task.groups[m])
+                             seed=cfg["seed"], groups=unit)
         if task.kind == "dynamic":
             df = pd.DataFrame({"song_id": task.groups[m], "valence": task.Y[m, 0], "arousal": task.Y[m, 1],
                                "valence_pred": preds[m, 0], "arousal_pred": preds[m, 1]})
-            metrics.update(ev.song_averages(df, n_boot=int(cfg.get("n_boot", 1000)), seed=cfg["seed"]))   # the MediaEval figures
+            metrics.update(ev.song_averages(df, n_boot=int(cfg.get("n_boot", 1000)), seed=cfg["seed"], groups=unit))   # MediaEval
     metrics.update(n_folds=len(parts), train_seconds=round(secs, 2))
     history = pd.concat(hists, ignore_index=True) if hists else pd.DataFrame()
     final, note = refit_all(cfg, fold_impute(task, np.ones(len(task.ids), bool)), h, history) if cfg.get("refit") else (None, {})
@@ -501,6 +505,7 @@ def save_run(out_dir, cfg: dict, task: Task, res: dict, extra: dict | None = Non
     write_json(out/"config.json", conf)
     write_csv(out/"train_log.tsv", res["history"], sep="\t")
     pr = pd.DataFrame({"song_id": task.groups if task.groups is not None else task.ids, "tested": res["tested"]})
+    if task.inner_groups is not None: pr.insert(1, "artist", task.inner_groups)   # the bootstrap's unit (paired comparisons)
     names = [f"p_{c}" for c in task.classes] if task.kind == "classes" else ["valence_pred", "arousal_pred"]
     for j, n in enumerate(names): pr[n] = res["predictions"][:, j]
     if task.kind == "classes": pr["true"] = res.get("y_true", task.Y)

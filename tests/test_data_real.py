@@ -187,3 +187,15 @@ def test_synthetic_default_loads(tmp_path):
     assert ds.static.valence.between(-1, 1).all() and ds.dynamic.time_s.min() == 15.0
     rep = validate_deam(root)
     assert rep["ok"], [i for i in rep["issues"] if i["severity"] == "error"]
+
+
+def test_cli_validate_paths_from_working_folder(tmp_path, monkeypatch):
+    # `mer data validate --root X --json Y`: both relative paths are taken from the working folder
+    from mer.cli import main, EXIT_OK, EXIT_FAIL
+    make_fixture(tmp_path / "somewhere" / "DEAM")
+    monkeypatch.chdir(tmp_path / "somewhere")
+    rc = main(["data", "validate", "--root", "DEAM", "--json", "out/report.json"])
+    assert rc in (EXIT_OK, EXIT_FAIL)                     # the messy fixture may list errors; the report is written either way
+    rep = json.loads((tmp_path / "somewhere" / "out" / "report.json").read_text())
+    assert Path(rep["root"]) == tmp_path / "somewhere" / "DEAM" and rep["counts"]["static"] == 6   # 3 + 2 + 1 songs
+    assert main(["data", "validate", "--root", "no-such-folder", "--json", "out/r2.json"]) != EXIT_OK

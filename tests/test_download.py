@@ -218,6 +218,20 @@ def test_next_steps_mentions_dvc(tmp_path):
     assert "dvc" in s and "data.dataset=deam" in s
 
 
+def test_next_steps_overrides_pass_the_pipeline_check(tmp_path):
+    # the printed `dvc exp run -S ...` overrides must satisfy mer.pipeline.active_dataset (data.root == DEAM's folder) for a
+    # download anywhere, not only into the default data/DEAM
+    import re
+    from mer.data.deam import make_fixture
+    from mer.pipeline import active_dataset
+    make_fixture(tmp_path / "elsewhere" / "DEAM")
+    s = next_steps(tmp_path / "elsewhere" / "DEAM")
+    sets = dict(re.findall(r"-S (data\.\w+)=(\S+)", s))
+    assert set(sets) == {"data.dataset", "data.root", "data.deam_root"}, s
+    P = {"data": {k.split(".", 1)[1]: v for k, v in sets.items()}}
+    assert active_dataset(P).name == "deam"
+
+
 def test_html_page_instead_of_zip(server, tmp_path):
     "A registration/error page saved instead of the archive is named as such; nothing is unpacked."
     server.files["metadata.zip"] = b"<!DOCTYPE html><html><body>Please fill in the form</body></html>"

@@ -49,6 +49,7 @@ def bad_inputs(tmp_path_factory):
     (d/"empty.mp3").write_bytes(b""); cases["empty"] = (d/"empty.mp3", "error")
     (d/"text.mp3").write_text("this is not audio\n" * 50); cases["text_as_mp3"] = (d/"text.mp3", "error")
     sf.write(d/"short.wav", tone(0.3), SR); cases["clip_0.3s"] = (d/"short.wav", "ok")
+    sf.write(d/"blip.wav", tone(0.01), SR); cases["near_empty"] = (d/"blip.wav", "error")     # 10 ms: nothing to hear
     sf.write(d/"long.flac", tone(600, sr=8000, amp=0.2), 8000); cases["ten_minutes"] = (d/"long.flac", "ok")
     sf.write(d/"8k.wav", tone(6, sr=8000), 8000); cases["8kHz"] = (d/"8k.wav", "ok")
     sf.write(d/"six.wav", tone(6, channels=6), SR); cases["6_channels"] = (d/"six.wav", "ok")
@@ -67,7 +68,7 @@ def check_ok(r, path):
     assert c["time_s"] == list(curve_times(r["duration_s"])) or len(c["time_s"]) == len(curve_times(r["duration_s"]))
     assert len(c["valence"]) == len(c["arousal"]) == len(c["time_s"]) and np.all(np.abs(c["valence"]) <= 1)
 
-BAD_CASES = ["good", "mp3", "corrupt_mp3", "truncated_mp3", "empty", "text_as_mp3", "clip_0.3s", "ten_minutes", "8kHz",
+BAD_CASES = ["good", "mp3", "corrupt_mp3", "truncated_mp3", "empty", "text_as_mp3", "clip_0.3s", "near_empty", "ten_minutes", "8kHz",
              "6_channels", "silence", "clipping_noise", "unicode_spaces"]
 
 @pytest.mark.parametrize("case", BAD_CASES)
@@ -83,6 +84,7 @@ def test_bad_input(case, bad_inputs, predictor):
     if case == "ten_minutes": assert len(r["curve"]["time_s"]) == len(curve_times(600.0)) and r["curve"]["time_s"][0] == 15.0
     if case == "clip_0.3s": assert r["curve"]["time_s"] == [0.3]
     if case == "empty": assert "empty" in r["error"]
+    if case == "near_empty": assert "at least 0.1 s" in r["error"]
 
 def test_max_duration(bad_inputs, predictor):
     with pytest.raises(AudioError, match="longer than"): predict_file(bad_inputs["ten_minutes"][0], predictor, max_duration_s=60)

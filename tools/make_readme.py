@@ -1,7 +1,7 @@
 """Write README.md from nbs/index.ipynb without Quarto (nbdev_readme needs it).
 
 Markdown cells are copied; code cells become ```python blocks (cells marked `#| hide` are dropped); a results section is
-filled from metrics/benchmark.json when the pipeline has produced it. `--check` exits 1 if README.md is out of date.
+filled from metrics/benchmark_real.json (both pipelines) or else metrics/benchmark.json, whichever the pipeline has produced. `--check` exits 1 if README.md is out of date.
 """
 from __future__ import annotations
 import argparse, json, sys

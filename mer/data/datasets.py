@@ -68,7 +68,7 @@ def _params(params):
     except FileNotFoundError: return {}
 
 def dataset_root(name: str, params: dict | None = None) -> Path:
-    "The folder of dataset `name` (for `mer data validate <name>` and friends); `DataNotFound` with a one-line how-to if absent."
+    "The folder of dataset `name` (what the pipeline and `mer data validate` read by default); `DataNotFound` with a one-line how-to if absent."
     params = _params(params)
     if name == "synthetic":
         root = resolve(get(params, "data.synthetic_root", "data/synthetic/DEAM"))

@@ -198,8 +198,9 @@ def next_steps(dest) -> str:
     track = f"dvc commit -f {f.name}" if f is not None else f"dvc add {rel}"
     return ("Next steps:\n"
             f"  {track}        # track the dataset with DVC\n"
-            f"  dvc exp run -S data.dataset=deam -S data.root={rel}\n"
-            f"    (or set data.dataset: deam and data.root: {rel} in params.yaml, then `dvc repro`)")
+            f"  dvc exp run -S data.dataset=deam -S data.root={rel} -S data.deam_root={rel}\n"
+            f"    (or set data.dataset: deam, data.root: {rel} and data.deam_root: {rel} in params.yaml, then `dvc repro`;\n"
+            f"     the pipeline checks that data.root is the DEAM folder, data.deam_root)")
 
 def download_deam(dest="data/DEAM", parts=("audio", "annotations", "features", "metadata"), base_url: str | None = OFFICIAL,
                   checksums=None, resume: bool = True, progress: bool = True, force: bool = False,
