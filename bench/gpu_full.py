@@ -53,7 +53,7 @@ def main(argv=None) -> int:
         if get_model_info(cfg["model"]).kind != "keras": raise SystemExit(f"{name}: {cfg['model']} is not a Keras model")
         # the pipeline's own function, without DVCLive (the GPU image has no dvc), into models/gpu/ and metrics/gpu/
         m = train_from_params(name, P, section=a.section, dvclive=False, models_dir="models/gpu", metrics_dir=a.out,
-                              extra={"backend": keras.backend.backend(), "device": device})
+                              extra={"backend": keras.backend.backend(), "device": device, "ci_unit": "artist"})
         shutil.copyfile(resolve(f"models/gpu/{name}/train_log.tsv"), resolve(f"{a.out}/{name}.train_log.tsv"))
         flat = {k: v for k, v in m.items() if not isinstance(v, (list, dict))}
         print(json.dumps({"name": name, **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in flat.items()}}, default=str),

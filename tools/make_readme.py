@@ -59,12 +59,17 @@ def gpu_md() -> str:
              "`python bench/gpu_full.py <name>` (entries under `real.gpu_models`; not DVC stages, results in `metrics/gpu/`):", "",
              "| model | dataset, protocol | macro-F1 [95% CI] | input frames | epochs run (all folds) | backend, device | wall |",
              "|---|---|---|---|---|---|---|"]
+    old = False
     for f in files:
         r = json.loads(f.read_text())
-        ci = f"{r['macro_f1']:.3f} [{r['macro_f1_lo']:.3f}, {r['macro_f1_hi']:.3f}]" if "macro_f1" in r else "-"
+        mark = "" if r.get("ci_unit") == "artist" else "\\*"     # runs from before the CIs resampled artists
+        old |= bool(mark)
+        ci = f"{r['macro_f1']:.3f} [{r['macro_f1_lo']:.3f}, {r['macro_f1_hi']:.3f}]{mark}" if "macro_f1" in r else "-"
         lines.append(f"| `{f.stem}` ({r.get('model')}) | {r.get('dataset')}, {r.get('n_folds')}-fold CV | {ci} | "
                      f"{r.get('crop_frames')} | {r.get('epochs_run_total')} | {r.get('backend')}, {r.get('device')} | "
                      f"{r.get('wall_seconds', 0) / 60:.1f} min |")
+    if old: lines += ["", "\\* CI resampling songs: run before the bootstrap resampled artists (a rerun on a GPU gives the artist CI; "
+                      "the CPU tables above resample artists)."]
     return "\n".join(lines) + "\n"
 
 def render() -> str:
