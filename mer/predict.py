@@ -76,14 +76,14 @@ def default_model(models_dir="models", benchmark="metrics/benchmark.json") -> Pa
 def resolve_model(spec: str | os.PathLike | None = None, models_dir="models", benchmark="metrics/benchmark.json") -> Path:
     "A model folder from `spec` (a folder, or a model name under `models_dir`); `None` picks `default_model`."
     if spec is None or str(spec) == "": return default_model(models_dir, benchmark)
-    for p in (Path(spec), None):
-        if p is None: p = resolve(models_dir)/str(spec)     # only now: a model folder given by path needs no project
-        if _is_model_dir(p):
-            if not predicts_from_audio(p):
-                raise ModelNotFound(f"{p.name}: its inputs cannot be computed from audio (it reads DEAM's official openSMILE "
-                                    "features, or it was trained on several feature stores before their settings were recorded: "
-                                    "retrain it); pick a model trained on audio features")
-            return p
+    p = Path(spec)
+    if not _is_model_dir(p): p = resolve(models_dir)/str(spec)    # a name; a folder given by path needs no project root
+    if _is_model_dir(p):
+        if not predicts_from_audio(p):
+            raise ModelNotFound(f"{p.name}: its inputs cannot be computed from audio (it reads DEAM's official openSMILE "
+                                "features, or it was trained on several feature stores before their settings were recorded: "
+                                "retrain it); pick a model trained on audio features")
+        return p
     have = ", ".join(p.name for p in find_models(models_dir)) or "none: run `make repro` first"
     raise ModelNotFound(f"{str(spec)!r} is not a trained model folder (config.json + model.keras or model.joblib); "
                         f"models under {resolve(models_dir)}: {have}")

@@ -96,6 +96,13 @@ def test_model_resolution(model_dir, tmp_path):
     with pytest.raises(ModelNotFound, match="make repro"): default_model(tmp_path/"models")
     with pytest.raises(ModelNotFound, match="demo_cnn"): resolve_model("nope", model_dir.parent)
 
+
+def test_model_folder_outside_a_project(model_dir, tmp_path, monkeypatch):
+    # `mer predict --model /abs/folder` from a folder outside any mer project (no MER_ROOT): the path alone suffices
+    monkeypatch.delenv("MER_ROOT", raising=False); monkeypatch.chdir(tmp_path)
+    assert resolve_model(str(model_dir.resolve())) == model_dir.resolve()
+    with pytest.raises(FileNotFoundError, match="project root"): resolve_model("demo_cnn")    # a bare name needs one
+
 def test_cli_predict(model_dir, bad_inputs, tmp_path, capsys):
     folder = tmp_path/"in"; folder.mkdir()
     for k in ("good", "text_as_mp3", "unicode_spaces"):
