@@ -73,16 +73,13 @@ def check_grouped(folds: pd.DataFrame, df: pd.DataFrame, group: str = "artist") 
 def duplicate_sets(features: pd.DataFrame) -> list[list[str]]:
     """Songs whose feature rows (every column but `song_id`) are identical, i.e. the same recording twice: lists of 2+ ids.
     DEAM has some (its openSMILE song means repeat for 4 pairs of ids)."""
-    num = features.drop(columns=["song_id"])
-    ids = features["song_id"].map(norm_id).to_numpy()
+    f = sort_ids(features.assign(song_id=features["song_id"].map(norm_id)))   # id order: within each set and between sets
+    num = f.drop(columns=["song_id"])
     dup = num.duplicated(keep=False).to_numpy()
     if not dup.any(): return []
-    sub = num[dup]
-    sets = [sorted(ids[dup][list(ix)], key=_id_key) for ix in sub.groupby(list(sub.columns), sort=False, dropna=False).indices.values()]
-    return sorted(sets, key=lambda s: _id_key(s[0]))
-
-def _id_key(s: str):
-    return (0, int(s), s) if str(s).isdigit() else (1, 0, str(s))
+    ids, sub = f["song_id"].to_numpy()[dup], num[dup]
+    rows = sorted(sub.groupby(list(sub.columns), sort=False, dropna=False).indices.values(), key=lambda ix: ix[0])
+    return [ids[ix].tolist() for ix in rows]
 
 def merge_groups(df: pd.DataFrame, sets: list[list[str]], group: str = "artist") -> pd.Series:
     """The group key of each row of `df` (`groups_of`), with the groups of each set in `sets` (e.g. `duplicate_sets`) merged
