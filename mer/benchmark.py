@@ -12,8 +12,8 @@ from .evaluate import fmt_ci, DIMS
 
 # %% auto #0
 __all__ = ['PUBLISHED', 'TABLE_KEYS', 'TARGETS', 'collect', 'score', 'task_table', 'best_per_task', 'stage_times', 'target_table',
-           'paired_difference', 'add_sklearn_costs', 'plot_va', 'plot_confusion', 'panel_grid', 'plot_learning_curves',
-           'plot_cost']
+           'paired_difference', 'add_sklearn_costs', 'search_summary', 'plot_va', 'plot_confusion', 'panel_grid',
+           'plot_learning_curves', 'plot_cost']
 
 # %% ../nbs/22_benchmark.ipynb #570169d9
 PUBLISHED = [
@@ -228,6 +228,34 @@ def add_sklearn_costs(df: pd.DataFrame, models_dir="models") -> pd.DataFrame:
         except (TypeError, AttributeError, ValueError): continue          # an estimator without a rule keeps its gap
         df.loc[i, "params"], df.loc[i, "flops"] = c["params"], c["flops"]
     return df
+
+# %% ../nbs/22_benchmark.ipynb #f7b4ffe8
+_SEARCH_COLS = {"fold", "mean_test_score", "std_test_score", "rank_test_score", "mean_fit_time", "chosen", "edge"}
+
+def _short(v) -> str:
+    return f"{v:g}" if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) else str(v)
+
+def search_summary(models_dir="models", names=None) -> pd.DataFrame:
+    """One row per scikit-learn model (of `names`, default all) whose training log is an inner grid search: the searched
+    parameters with their grids, the value each outer fold chose, the refit's choice and the folds chosen at a grid end."""
+    root, rows = Path(models_dir), []
+    for d in sorted(p for p in root.iterdir() if (p/"train_log.tsv").is_file()) if root.is_dir() else []:
+        if names is not None and d.name not in names: continue
+        try: log = pd.read_csv(d/"train_log.tsv", sep="\t", keep_default_na=False, na_values=[""])
+        except pd.errors.EmptyDataError: continue
+        if "chosen" not in log or not len(log): continue
+        params = [c for c in log.columns if c not in _SEARCH_COLS]
+        ch = log[log.chosen.astype(str) == "True"].sort_values("fold")
+        conf = json.loads((d/"config.json").read_text()) if (d/"config.json").is_file() else {}
+        refit = conf.get("refit_params") or {}
+        edges = ch[ch.edge.fillna("").astype(str) != ""]
+        rows.append({"model": d.name,
+                     "grid": "; ".join(f"{p}: {', '.join(_short(v) for v in pd.unique(log[p]))}" for p in params),
+                     "chosen per fold": "; ".join(f"{p}: {', '.join(_short(v) for v in ch[p])}" for p in params),
+                     "inner-CV score (chosen, mean over folds)": round(float(ch.mean_test_score.mean()), 3),
+                     "refit": ", ".join(f"{k}: {_short(v)}" for k, v in refit.items()) + (f" ({conf['refit_edge']})" if conf.get("refit_edge") else ""),
+                     "at a grid end": "; ".join(f"fold {r.fold}: {r.edge}" for r in edges.itertuples())})
+    return pd.DataFrame(rows, columns=["model", "grid", "chosen per fold", "inner-CV score (chosen, mean over folds)", "refit", "at a grid end"])
 
 # %% ../nbs/22_benchmark.ipynb #8b34dae9
 def plot_va(pred: pd.DataFrame, ax=None, title: str = ""):

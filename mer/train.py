@@ -17,8 +17,8 @@ from . import evaluate as ev
 # %% auto #0
 __all__ = ['PROFILES', 'TRAIN_DEFAULTS', 'SPLIT_PROTOCOLS', 'resolve_config', 'class_targets', 'pad_songs', 'eval_crops',
            'pool_sequence', 'augment_crop', 'make_train_dataset', 'Fitted', 'standardization_stats',
-           'with_standardization', 'fit_keras', 'predict_keras', 'fit_sklearn', 'Task', 'training_data', 'refit_epochs',
-           'refit_all', 'fold_labels', 'fold_impute', 'run_experiment', 'save_run']
+           'with_standardization', 'fit_keras', 'predict_keras', 'fit_sklearn', 'grid_edges', 'search_log', 'Task',
+           'training_data', 'refit_epochs', 'refit_all', 'fold_labels', 'fold_impute', 'run_experiment', 'save_run']
 
 # %% ../nbs/20_train.ipynb #ab7626c9
 PROFILES = ("quick", "full")
@@ -301,7 +301,40 @@ def fit_sklearn(cfg: dict, head: Head, train: dict, groups=None) -> Fitted:
     t0 = time.time()
     try: est.fit(train["X"], train["Y"], **({"groups": groups} if groups is not None and _accepts_groups(est) else {}))
     except TypeError: est.fit(train["X"], train["Y"])
-    return Fitted(est, "sklearn", pd.DataFrame(), time.time() - t0)
+    return Fitted(est, "sklearn", search_log(est), time.time() - t0)
+
+def _grid_values(est) -> dict:
+    "Every value each parameter takes in a grid search's `param_grid` (a dict or a list of dicts)."
+    g = getattr(est, "param_grid", None) or {}
+    out = {}
+    for d in (g if isinstance(g, (list, tuple)) else [g]):
+        for k, v in d.items(): out.setdefault(k, []).extend(x for x in v if x not in out.get(k, []))
+    return out
+
+def grid_edges(grid: dict, chosen: dict) -> str:
+    """`'model__C=highest'`-style note of the chosen parameters that sit at the lowest or highest value of a numeric grid of
+    3 or more values (the optimum may lie beyond the grid); `''` when none does."""
+    notes = []
+    for k, vals in grid.items():
+        num = [v for v in vals if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)]
+        if len(vals) < 3 or len(num) < len(vals) or k not in chosen: continue
+        if chosen[k] == min(num): notes.append(f"{k}=lowest")
+        elif chosen[k] == max(num): notes.append(f"{k}=highest")
+    return ",".join(notes)
+
+def search_log(est) -> pd.DataFrame:
+    """A fitted scikit-learn estimator's inner model selection as a table (the training log of a scikit-learn model): one row
+    per candidate of its grid search, with one column per searched parameter, the inner-CV score's mean and std
+    (`scoring` of the search), its rank, the mean fit seconds, `chosen`, and `edge` (`grid_edges`) on the chosen row.
+    Empty for an estimator that searched nothing."""
+    r = getattr(est, "cv_results_", None)
+    if r is None: return pd.DataFrame()
+    log = pd.DataFrame([{k: ("None" if v is None else v) for k, v in p.items()} for p in r["params"]])
+    for k in ("mean_test_score", "std_test_score", "rank_test_score", "mean_fit_time"): log[k] = np.asarray(r[k])
+    log["chosen"] = np.arange(len(log)) == est.best_index_
+    log["edge"] = ""
+    log.loc[log.chosen, "edge"] = grid_edges(_grid_values(est), est.best_params_)
+    return log
 
 def _accepts_groups(est) -> bool:
     import inspect
@@ -401,6 +434,10 @@ def refit_all(cfg: dict, task: Task, head: Head, history: pd.DataFrame | None = 
     else:
         g = task.inner_groups if task.inner_groups is not None else task.groups
         f = fit_sklearn(cfg, head, trd, groups=None if g is None else g[rows])
+        if hasattr(f.model, "best_params_"):     # what the saved model uses; `refit_edge` as in the training log's `edge`
+            note["refit_params"] = {k: (v if v is None or isinstance(v, (str, bool)) else v.item() if hasattr(v, "item") else v)
+                                    for k, v in f.model.best_params_.items()}
+            note["refit_edge"] = grid_edges(_grid_values(f.model), f.model.best_params_)
     note["refit_seconds"] = round(f.seconds, 2)
     return f, note
 
@@ -457,6 +494,7 @@ def run_experiment(cfg: dict, task: Task, live=None) -> dict:
         else:
             g = task.inner_groups if task.inner_groups is not None else task.groups
             f = fit_sklearn(cfg, h, trd, groups=None if g is None else g[rows])     # a song's copies share its artist group
+            if len(f.history): f.history.insert(0, "fold", i); hists.append(f.history)   # its inner search, candidate by candidate
             if task.kind == "classes":
                 proba = f.model.predict_proba(task.subset(te)["X"]) if hasattr(f.model, "predict_proba") else None
                 if proba is not None:
@@ -485,6 +523,12 @@ def run_experiment(cfg: dict, task: Task, live=None) -> dict:
             metrics.update(ev.song_averages(df, n_boot=int(cfg.get("n_boot", 1000)), seed=cfg["seed"], groups=unit))   # MediaEval
     metrics.update(n_folds=len(parts), train_seconds=round(secs, 2))
     history = pd.concat(hists, ignore_index=True) if hists else pd.DataFrame()
+    if "edge" in history and (history.edge != "").any():
+        import warnings
+        e = history[history.edge != ""]
+        warnings.warn(f"{cfg.get('name', cfg['model'])}: the inner search chose a value at the end of its grid in "
+                      + "; ".join(f"fold {r.fold} ({r.edge})" for r in e.itertuples())
+                      + ": the optimum may lie beyond it (widen `hparams.grid`); the training log lists every candidate", stacklevel=2)
     final, note = refit_all(cfg, fold_impute(task, np.ones(len(task.ids), bool)), h, history) if cfg.get("refit") else (None, {})
     return dict(metrics=metrics, predictions=preds, tested=tested, models=fitted_models, history=history, seconds=secs, head=h,
                 final=final, refit=note, y_true=y_true)

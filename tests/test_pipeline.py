@@ -75,6 +75,12 @@ def test_pipeline_end_to_end(project):
     pred = pd.read_csv(out/"predictions.csv", dtype={"song_id": str})
     assert pred.tested.all() and len(pred) == 15                      # every song predicted out of fold under CV
     assert json.loads((d/"metrics/models/svm_static.json").read_text())["model"] == "deck_svm"
+    log = pd.read_csv(out/"train_log.tsv", sep="\t", keep_default_na=False)      # a scikit-learn model's log: its inner search
+    assert sorted(log.fold.unique()) == [0, 1, 2] and (log.groupby("fold").chosen.sum() == 1).all()
+    assert len(log) == 3 * 3 * 2 and {"model__estimator__C", "model__estimator__gamma", "mean_test_score"} <= set(log.columns)
+    from mer.benchmark import search_summary
+    row = search_summary(d/"models").set_index("model").loc["svm_static"]
+    assert row["chosen per fold"].startswith("model__estimator__C: ") and row["chosen per fold"].count(",") == 2 * 2
     from mer.models.deck import SPOTIFY_PROXIES                        # `columns: spotify`: the deck's Spotify-API proxies only
     train_from_params("svm_spotify", P)
     cols = json.loads((d/"models/svm_spotify/config.json").read_text())["columns"]
