@@ -330,10 +330,12 @@ def search_log(est) -> pd.DataFrame:
     r = getattr(est, "cv_results_", None)
     if r is None: return pd.DataFrame()
     log = pd.DataFrame([{k: ("None" if v is None else v) for k, v in p.items()} for p in r["params"]])
-    for k in ("mean_test_score", "std_test_score", "rank_test_score", "mean_fit_time"): log[k] = np.asarray(r[k])
-    log["chosen"] = np.arange(len(log)) == est.best_index_
+    for k in ("mean_test_score", "std_test_score", "rank_test_score", "mean_fit_time"):   # (a multi-metric search names
+        if k in r: log[k] = np.asarray(r[k])                                           # its scores otherwise: left out)
+    best = getattr(est, "best_index_", None)                                           # none without `refit`
+    log["chosen"] = np.arange(len(log)) == (-1 if best is None else best)
     log["edge"] = ""
-    log.loc[log.chosen, "edge"] = grid_edges(_grid_values(est), est.best_params_)
+    if best is not None: log.loc[log.chosen, "edge"] = grid_edges(_grid_values(est), r["params"][best])
     return log
 
 def _accepts_groups(est) -> bool:
