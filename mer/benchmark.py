@@ -230,21 +230,20 @@ def add_sklearn_costs(df: pd.DataFrame, models_dir="models") -> pd.DataFrame:
     return df
 
 # %% ../nbs/22_benchmark.ipynb #f7b4ffe8
-_SEARCH_COLS = {"fold", "mean_test_score", "std_test_score", "rank_test_score", "mean_fit_time", "chosen", "edge"}
-
 def _short(v) -> str:
     return f"{v:g}" if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) else str(v)
 
 def search_summary(models_dir="models", names=None) -> pd.DataFrame:
     """One row per scikit-learn model (of `names`, default all) whose training log is an inner grid search: the searched
     parameters with their grids, the value each outer fold chose, the refit's choice and the folds chosen at a grid end."""
+    from mer.train import SEARCH_COLUMNS                 # the log's columns beside the parameters (a lazy import: Keras)
     root, rows = Path(models_dir), []
     for d in sorted(p for p in root.iterdir() if (p/"train_log.tsv").is_file()) if root.is_dir() else []:
         if names is not None and d.name not in names: continue
         try: log = pd.read_csv(d/"train_log.tsv", sep="\t", keep_default_na=False, na_values=[""])
         except pd.errors.EmptyDataError: continue
         if "chosen" not in log or not len(log): continue
-        params = [c for c in log.columns if c not in _SEARCH_COLS]
+        params = [c for c in log.columns if c != "fold" and c not in SEARCH_COLUMNS]
         ch = log[log.chosen.astype(str) == "True"].sort_values("fold")
         conf = json.loads((d/"config.json").read_text()) if (d/"config.json").is_file() else {}
         refit = conf.get("refit_params") or {}

@@ -15,8 +15,8 @@ from .models.registry import Head, head as make_head, get_model_info, build, com
 from . import evaluate as ev
 
 # %% auto #0
-__all__ = ['PROFILES', 'TRAIN_DEFAULTS', 'SPLIT_PROTOCOLS', 'resolve_config', 'class_targets', 'pad_songs', 'eval_crops',
-           'pool_sequence', 'augment_crop', 'make_train_dataset', 'Fitted', 'standardization_stats',
+__all__ = ['PROFILES', 'TRAIN_DEFAULTS', 'SEARCH_COLUMNS', 'SPLIT_PROTOCOLS', 'resolve_config', 'class_targets', 'pad_songs',
+           'eval_crops', 'pool_sequence', 'augment_crop', 'make_train_dataset', 'Fitted', 'standardization_stats',
            'with_standardization', 'fit_keras', 'predict_keras', 'fit_sklearn', 'grid_edges', 'search_log', 'Task',
            'training_data', 'refit_epochs', 'refit_all', 'fold_labels', 'fold_impute', 'run_experiment', 'save_run']
 
@@ -322,6 +322,8 @@ def grid_edges(grid: dict, chosen: dict) -> str:
         elif chosen[k] == max(num): notes.append(f"{k}=highest")
     return ",".join(notes)
 
+SEARCH_COLUMNS = ("mean_test_score", "std_test_score", "rank_test_score", "mean_fit_time", "chosen", "edge")   # beside the parameters
+
 def search_log(est) -> pd.DataFrame:
     """A fitted scikit-learn estimator's inner model selection as a table (the training log of a scikit-learn model): one row
     per candidate of its grid search, with one column per searched parameter, the inner-CV score's mean and std
@@ -330,8 +332,8 @@ def search_log(est) -> pd.DataFrame:
     r = getattr(est, "cv_results_", None)
     if r is None: return pd.DataFrame()
     log = pd.DataFrame([{k: ("None" if v is None else v) for k, v in p.items()} for p in r["params"]])
-    for k in ("mean_test_score", "std_test_score", "rank_test_score", "mean_fit_time"):   # (a multi-metric search names
-        if k in r: log[k] = np.asarray(r[k])                                           # its scores otherwise: left out)
+    for k in SEARCH_COLUMNS[:4]:                                                       # (a multi-metric search names its
+        if k in r: log[k] = np.asarray(r[k])                                           # scores otherwise: left out)
     best = getattr(est, "best_index_", None)                                           # none without `refit`
     log["chosen"] = np.arange(len(log)) == (-1 if best is None else best)
     log["edge"] = ""
@@ -436,10 +438,9 @@ def refit_all(cfg: dict, task: Task, head: Head, history: pd.DataFrame | None = 
     else:
         g = task.inner_groups if task.inner_groups is not None else task.groups
         f = fit_sklearn(cfg, head, trd, groups=None if g is None else g[rows])
-        if hasattr(f.model, "best_params_"):     # what the saved model uses; `refit_edge` as in the training log's `edge`
-            note["refit_params"] = {k: (v if v is None or isinstance(v, (str, bool)) else v.item() if hasattr(v, "item") else v)
-                                    for k, v in f.model.best_params_.items()}
-            note["refit_edge"] = grid_edges(_grid_values(f.model), f.model.best_params_)
+        if hasattr(f.model, "best_params_"):     # what the saved model uses, and its `edge` from the search's log
+            note["refit_params"] = dict(f.model.best_params_)
+            note["refit_edge"] = str(f.history.edge[f.history.chosen].iloc[0])
     note["refit_seconds"] = round(f.seconds, 2)
     return f, note
 
