@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_config.ipynb #6e031a0b
 from __future__ import annotations
-import contextlib, json, os, random, tempfile
+import contextlib, json, math, os, random, tempfile
 from pathlib import Path
 from typing import Any, Iterator
 import numpy as np
@@ -101,10 +101,19 @@ def _jsonable(o):
     if isinstance(o, Path): return str(o)
     raise TypeError(f"not JSON serialisable: {type(o)}")
 
+def _finite(o):
+    "`o` with numpy values as Python ones and NaN / infinity as None (JSON has neither), containers walked."
+    if isinstance(o, dict): return {k: _finite(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)): return [_finite(v) for v in o]
+    if isinstance(o, np.ndarray): return _finite(o.tolist())
+    if isinstance(o, np.generic): o = o.item()
+    if isinstance(o, float) and not math.isfinite(o): return None
+    return o
+
 def write_json(path, obj, indent: int = 2) -> Path:
-    "Write `obj` as JSON atomically (numpy scalars and arrays allowed; NaN becomes null)."
-    s = json.dumps(obj, indent=indent, default=_jsonable, allow_nan=True)
-    s = s.replace("NaN", "null")
+    """Write `obj` as JSON atomically (numpy scalars and arrays allowed; NaN and infinities become null, so the file is strict
+    JSON; strings are left as they are: a file named `NaN.mp3` stays so)."""
+    s = json.dumps(_finite(obj), indent=indent, default=_jsonable, allow_nan=False)
     return write_text(path, s + "\n")
 
 def save_npy(path, arr: np.ndarray) -> Path:
