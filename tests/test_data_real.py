@@ -199,3 +199,39 @@ def test_cli_validate_paths_from_working_folder(tmp_path, monkeypatch):
     rep = json.loads((tmp_path / "somewhere" / "out" / "report.json").read_text())
     assert Path(rep["root"]) == tmp_path / "somewhere" / "DEAM" and rep["counts"]["static"] == 6   # 3 + 2 + 1 songs
     assert main(["data", "validate", "--root", "no-such-folder", "--json", "out/r2.json"]) != EXIT_OK
+
+
+# ---------------------------------------------------------------- what the real pipeline's results were computed from
+ROOT = Path(__file__).resolve().parents[1]
+
+def test_real_stages_depend_on_their_datasets_fingerprint():
+    "Every real-pipeline stage that reads a shared dataset depends on its fingerprint, and the fingerprints rerun every time."
+    from dvc.repo import Repo
+    stages = [s for s in Repo(str(ROOT)).index.stages if Path(s.path).parent.name == "real"]
+    datasets = ("fourq", "deam-shared")
+    fps = {s.addressing: s for s in stages if s.addressing.split(":")[-1].startswith("fingerprint@")}
+    assert sorted(fps) == sorted(f"real/dvc.yaml:fingerprint@{d}" for d in datasets)
+    assert all(s.always_changed for s in fps.values())
+    checked = 0
+    for s in stages:
+        name = s.addressing.split(":")[-1]
+        if name.startswith(("fingerprint@", "benchmark")): continue
+        deps = {Path(d.def_path).as_posix() for d in s.deps}
+        mine = {f"real/fingerprints/{d}.json" for d in datasets} & deps
+        assert len(mine) == 1, f"{name} depends on {sorted(mine) or 'no'} dataset fingerprint"
+        ds = mine.pop().split("/")[-1][:-5]
+        other = [d for d in deps | {Path(o.def_path).as_posix() for o in s.outs}
+                 if d.startswith(("data/splits/", "features/")) and not d.startswith((f"data/splits/{ds}.", f"features/{ds}/", f"features/{ds}"))]
+        assert not other, f"{name}: fingerprint of {ds} but reads/writes {other}"      # the fingerprint of its own dataset
+        checked += 1
+    assert checked > 40
+
+@pytest.mark.parametrize("name", ["fourq", "deam-shared"])
+def test_committed_fingerprint_is_the_shared_data(name):
+    "The committed results were computed from the shared data as it is (else: `make repro-real` and commit the fingerprints)."
+    from mer.data.datasets import fingerprint
+    need("4Q" if name == "fourq" else "DEAM-derived")
+    committed = json.loads((ROOT/"real"/"fingerprints"/f"{name}.json").read_text())
+    now = fingerprint(name)
+    changed = sorted(k for k in {*committed["listing"], *now["listing"]} if committed["listing"].get(k) != now["listing"].get(k))
+    assert now["md5"] == committed["md5"], f"{name}: the shared data differ from the committed fingerprint in {changed[:5]}"

@@ -6,6 +6,7 @@
 from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
+import hashlib, os
 import pandas as pd
 from ..config import DataNotFound, get, load_params, require_data, resolve
 from .deam import load_deam, sort_ids
@@ -13,7 +14,7 @@ from .fourq import load_fourq
 from .validate import select_songs
 
 # %% auto #0
-__all__ = ['DATASETS', 'Dataset', 'dataset_root', 'load_dataset']
+__all__ = ['DATASETS', 'Dataset', 'dataset_root', 'load_dataset', 'data_folders', 'fingerprint']
 
 # %% ../../nbs/04_data.datasets.ipynb #239f9144
 DATASETS = ("synthetic", "deam", "deam-shared", "fourq")
@@ -96,3 +97,35 @@ def load_dataset(name: str, params: dict | None = None) -> Dataset:
         return Dataset(name, root, fq[["song_id", "path"]].copy(), labels=fq[["song_id", "quadrant"]].copy(),
                        groups=_groups(fq), meta=meta, synthetic=False)
     return _deam_like(name, root, params, synthetic=name == "synthetic")
+
+# %% ../../nbs/04_data.datasets.ipynb #48a7982a
+def data_folders(name: str, params: dict | None = None) -> dict[str, Path]:
+    "The folders dataset `name` is read from, by a stable label (the shared-data folder names; the dataset name for in-project data)."
+    params = _params(params)
+    root = dataset_root(name, params)
+    if name == "deam-shared":       # the annotations and audio, plus the openSMILE song means and the Music2Emo split
+        return {"DEAM": root, "DEAM-derived": require_data("DEAM-derived", params=params, what="DEAM openSMILE means and splits")}
+    return {"4Q" if name == "fourq" else name: root}
+
+def _md5(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        while b := f.read(chunk): h.update(b)
+    return h.hexdigest()
+
+def fingerprint(name: str, params: dict | None = None) -> dict:
+    """Size and MD5 of every file dataset `name` is read from (`data_folders`), keyed `<label>/<relative path>`, sorted, plus
+    one digest over the listing: equal fingerprints mean the same bytes, wherever the folders are."""
+    files = {}
+    for label, root in data_folders(name, params).items():
+        for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for fn in sorted(filenames):
+                p = Path(dirpath)/fn
+                if fn.startswith(".") or not p.is_file(): continue
+                try: files[f"{label}/{p.relative_to(root).as_posix()}"] = {"bytes": p.stat().st_size, "md5": _md5(p)}
+                except OSError as e: raise OSError(f"{name}: cannot read {p} to fingerprint it: {e.strerror or e}") from e
+    files = dict(sorted(files.items()))
+    listing = "".join(f"{k}\t{v['bytes']}\t{v['md5']}\n" for k, v in files.items())
+    return {"dataset": name, "files": len(files), "bytes": sum(v["bytes"] for v in files.values()),
+            "md5": hashlib.md5(listing.encode()).hexdigest(), "listing": files}
