@@ -11,7 +11,8 @@ labels (`data.shared_root` or `MER_DATA`).
 Keras runs on whatever backend is installed: TensorFlow when present (tf.data crops), else JAX or PyTorch
 (`KERAS_BACKEND`; the NumPy `PyDataset` crops of `mer.train.make_train_dataset`). Each entry goes through
 `mer.pipeline.train_from_params`, the function the DVC train stages call, with DVCLive off: the learning curve goes to
-`models/gpu/<name>/train_log.tsv` (copied to `metrics/gpu/<name>.train_log.tsv`). Writes `models/gpu/<name>/` (weights,
+`models/gpu/<name>/train_log.tsv` (copied to `metrics/gpu/<name>.train_log.tsv`, and the out-of-fold predictions to
+`metrics/gpu/<name>.predictions.csv`, so CIs and figures can be recomputed without a GPU). Writes `models/gpu/<name>/` (weights,
 resolved config, log, predictions, metrics) and `metrics/gpu/<name>.json` with the backend, device and wall time added.
 """
 from __future__ import annotations
@@ -54,7 +55,8 @@ def main(argv=None) -> int:
         # the pipeline's own function, without DVCLive (the GPU image has no dvc), into models/gpu/ and metrics/gpu/
         m = train_from_params(name, P, section=a.section, dvclive=False, models_dir="models/gpu", metrics_dir=a.out,
                               extra={"backend": keras.backend.backend(), "device": device, "ci_unit": "artist"})
-        shutil.copyfile(resolve(f"models/gpu/{name}/train_log.tsv"), resolve(f"{a.out}/{name}.train_log.tsv"))
+        for f in ("train_log.tsv", "predictions.csv"):    # kept beside the metrics (in git): curves, CIs and figures can be
+            shutil.copyfile(resolve(f"models/gpu/{name}/{f}"), resolve(f"{a.out}/{name}.{f}"))   # redone without the GPU
         flat = {k: v for k, v in m.items() if not isinstance(v, (list, dict))}
         print(json.dumps({"name": name, **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in flat.items()}}, default=str),
               flush=True)

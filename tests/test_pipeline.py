@@ -202,4 +202,8 @@ def test_gpu_script_runs_the_pipeline_function(project):
     log = (d/"metrics/gpu/mlp_gpu.train_log.tsv").read_text().splitlines()
     assert len(log) - 1 == m["epochs_run_total"] == 2 and (d/"models/gpu/mlp_gpu/model.keras").is_file()
     assert not (d/"dvclive/mlp_gpu").exists()
+    pred = (d/"metrics/gpu/mlp_gpu.predictions.csv").read_bytes()
+    assert pred == (d/"models/gpu/mlp_gpu/predictions.csv").read_bytes()
+    pred = pd.read_csv(d/"metrics/gpu/mlp_gpu.predictions.csv")          # every song, the scored ones marked
+    assert len(pred) == m["n_songs"] and pred.tested.sum() == m["n"] and pred[pred.tested].valence_pred.notna().all()
 

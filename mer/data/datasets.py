@@ -118,7 +118,11 @@ def fingerprint(name: str, params: dict | None = None) -> dict:
     one digest over the listing: equal fingerprints mean the same bytes, wherever the folders are."""
     files = {}
     for label, root in data_folders(name, params).items():
+        seen = set()                  # folder links are followed (a dataset may be a tree of links), each real folder once
         for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+            real = os.path.realpath(dirpath)
+            if real in seen: dirnames[:] = []; continue          # a link back up the tree (or a second link to one folder)
+            seen.add(real)
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
             for fn in sorted(filenames):
                 p = Path(dirpath)/fn
