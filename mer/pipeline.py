@@ -29,9 +29,9 @@ def active_dataset(P: dict):
 
 def feature_audio_index(name: str, P: dict) -> pd.DataFrame:
     "`song_id, path` for feature extraction: converted WAVs where the convert stage wrote them, else the source files."
-    from mer.data.datasets import load_dataset
+    from mer.data.datasets import converted_folder, load_dataset
     idx = load_dataset(name, P).audio[["song_id", "path"]].copy()
-    wav = resolve(f"data/wav/{name}")
+    wav = converted_folder(name)                 # one place says where (the dataset's fingerprint lists these copies too)
     conv = idx.song_id.map(lambda s: wav/f"{s}.wav")
     ok = conv.map(lambda p: p.exists())
     idx.loc[ok, "path"] = conv[ok].map(str)

@@ -230,8 +230,22 @@ def test_real_stages_depend_on_their_datasets_fingerprint():
 def test_committed_fingerprint_is_the_shared_data(name):
     "The committed results were computed from the shared data as it is (else: `make repro-real` and commit the fingerprints)."
     from mer.data.datasets import fingerprint
-    need("4Q" if name == "fourq" else "DEAM-derived")
+    for part in (("4Q",) if name == "fourq" else ("DEAM", "DEAM-derived")): need(part)
     committed = json.loads((ROOT/"real"/"fingerprints"/f"{name}.json").read_text())
     now = fingerprint(name)
     changed = sorted(k for k in {*committed["listing"], *now["listing"]} if committed["listing"].get(k) != now["listing"].get(k))
     assert now["md5"] == committed["md5"], f"{name}: the shared data differ from the committed fingerprint in {changed[:5]}"
+
+def test_committed_results_were_computed_from_the_committed_fingerprints():
+    "Every stage reading a dataset recorded (real/dvc.lock) the fingerprint file that is committed: no fingerprint was updated alone."
+    import hashlib, yaml
+    lock = yaml.safe_load((ROOT/"real"/"dvc.lock").read_text())["stages"]
+    want = {f"real/fingerprints/{d}.json": hashlib.md5((ROOT/"real"/"fingerprints"/f"{d}.json").read_bytes()).hexdigest()
+            for d in ("fourq", "deam-shared")}
+    seen = 0
+    for stage, entry in lock.items():
+        for dep in entry.get("deps", []):
+            if dep["path"] in want:
+                assert dep["md5"] == want[dep["path"]], f"{stage} ran on another {dep['path']} than the committed one"
+                seen += 1
+    assert seen > 40

@@ -14,7 +14,7 @@ from .fourq import load_fourq
 from .validate import select_songs
 
 # %% auto #0
-__all__ = ['DATASETS', 'Dataset', 'dataset_root', 'load_dataset', 'data_folders', 'fingerprint']
+__all__ = ['DATASETS', 'Dataset', 'dataset_root', 'load_dataset', 'converted_folder', 'data_folders', 'fingerprint']
 
 # %% ../../nbs/04_data.datasets.ipynb #239f9144
 DATASETS = ("synthetic", "deam", "deam-shared", "fourq")
@@ -99,13 +99,20 @@ def load_dataset(name: str, params: dict | None = None) -> Dataset:
     return _deam_like(name, root, params, synthetic=name == "synthetic")
 
 # %% ../../nbs/04_data.datasets.ipynb #48a7982a
+def converted_folder(name: str) -> Path:
+    "Where the `convert` stage writes dataset `name`'s WAV copies; feature extraction reads a song's copy there when it exists."
+    return resolve(f"data/wav/{name}")
+
 def data_folders(name: str, params: dict | None = None) -> dict[str, Path]:
-    "The folders dataset `name` is read from, by a stable label (the shared-data folder names; the dataset name for in-project data)."
+    """The folders dataset `name` is read from, by a stable label (the shared-data folder names; the dataset name for in-project
+    data; `converted` for the WAV copies, when there are any)."""
     params = _params(params)
     root = dataset_root(name, params)
     if name == "deam-shared":       # the annotations and audio, plus the openSMILE song means and the Music2Emo split
-        return {"DEAM": root, "DEAM-derived": require_data("DEAM-derived", params=params, what="DEAM openSMILE means and splits")}
-    return {"4Q" if name == "fourq" else name: root}
+        out = {"DEAM": root, "DEAM-derived": require_data("DEAM-derived", params=params, what="DEAM openSMILE means and splits")}
+    else: out = {"4Q" if name == "fourq" else name: root}
+    if converted_folder(name).is_dir(): out["converted"] = converted_folder(name)
+    return out
 
 def _md5(path: Path, chunk: int = 1 << 20) -> str:
     h = hashlib.md5()
@@ -116,7 +123,7 @@ def _md5(path: Path, chunk: int = 1 << 20) -> str:
 def fingerprint(name: str, params: dict | None = None) -> dict:
     """Size and MD5 of every file dataset `name` is read from (`data_folders`), keyed `<label>/<relative path>`, sorted, plus
     one digest over the listing: equal fingerprints mean the same bytes, wherever the folders are."""
-    files = {}
+    files, reals = {}, set()
     for label, root in data_folders(name, params).items():
         seen = set()                  # folder links are followed (a dataset may be a tree of links), each real folder once
         for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
@@ -129,6 +136,11 @@ def fingerprint(name: str, params: dict | None = None) -> dict:
                 if fn.startswith(".") or not p.is_file(): continue
                 try: files[f"{label}/{p.relative_to(root).as_posix()}"] = {"bytes": p.stat().st_size, "md5": _md5(p)}
                 except OSError as e: raise OSError(f"{name}: cannot read {p} to fingerprint it: {e.strerror or e}") from e
+                reals.add(os.path.realpath(p))
+    outside = [p for p in load_dataset(name, params).audio.path.astype(str) if os.path.realpath(p) not in reals]
+    if outside:
+        raise ValueError(f"{name}: {len(outside)} audio file(s) the dataset lists lie outside its folders or are hidden, so a "
+                         f"fingerprint could not vouch for them (first: {outside[0]}); keep the audio inside {list(data_folders(name, params).values())}")
     files = dict(sorted(files.items()))
     listing = "".join(f"{k}\t{v['bytes']}\t{v['md5']}\n" for k, v in files.items())
     return {"dataset": name, "files": len(files), "bytes": sum(v["bytes"] for v in files.values()),
