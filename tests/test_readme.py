@@ -16,3 +16,9 @@ def test_targets_table_states_each_target_and_whether_it_is_met():
     assert rows[0] == ("| fourq, classes (quadrant) | macro-F1 | 0.78 | `m1` 0.766 [0.736, 0.796] | 16 | -0.014 | no | yes | project target |")
     assert rows[1].split(" | ")[1:3] == ["R² arousal", "0.603"] and rows[1].endswith("| +0.047 | yes | no | Music2Emo |")
     assert make_readme.targets_md({}) == []
+
+def test_data_line_names_each_fingerprint():
+    b = {"data": {"fourq": {"files": 722, "bytes": 172395432, "md5": "c6d7"}, "deam-shared": {"files": 21, "bytes": 14277808, "md5": "cd03"}}}
+    line = make_readme.data_md(b)
+    assert "deam-shared 21 files, 14.3 MB, MD5 `cd03`; fourq 722 files, 172.4 MB, MD5 `c6d7`." in line
+    assert make_readme.data_md({}) == "" and make_readme.data_md({"data": {}}) == ""

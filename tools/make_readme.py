@@ -26,7 +26,7 @@ def results_md() -> str:
     lines = [head + f"`{b.get('profile', '?')}`; {b.get('n_models', '?')} models; full tables on the docs' Benchmark pages):", ""]
     lines += _table(b) + targets_md(b)
     note = b.get("note", "")
-    return "\n".join(lines) + ("\n\n" + note if note else "") + "\n" + times_md(b) + gpu_md()
+    return "\n".join(lines) + ("\n\n" + note if note else "") + "\n" + times_md(b) + data_md(b) + gpu_md()
 
 def targets_md(b: dict) -> list[str]:
     "The project's targets against our best comparable model, as the benchmark stage checked them (`mer.benchmark.target_table`)."
@@ -50,6 +50,14 @@ def times_md(b: dict) -> str:
     parts = [f"{what.get(lock, lock)} (`{lock}`) {m['total']} min ({', '.join(f'{g} {v}' for g, v in m.items() if g != 'total')})" for lock, m in t.items()]
     return (f"\n{str(b.get('profile', '?')).capitalize()}-profile time from scratch on the machine that ran them (" + str(b.get("cpus", "?")) + " CPUs; the stage notebooks' papermill "
             "durations, last run of each stage, DVC's hashing not counted): " + "; ".join(parts) + ".\n")
+
+def data_md(b: dict) -> str:
+    "The real datasets' fingerprints the benchmark stage read (real/fingerprints/), if recorded."
+    d = b.get("data") or {}
+    if not d: return ""
+    parts = [f"{ds} {v['files']} files, {v['bytes'] / 1e6:.1f} MB, MD5 `{v['md5']}`" for ds, v in sorted(d.items())]
+    return ("\nComputed from (the real pipeline's data fingerprints, `real/fingerprints/<dataset>.json`: equal MD5s mean the same "
+            "bytes): " + "; ".join(parts) + ".\n")
 
 def gpu_md() -> str:
     "Full-profile runs on a GPU machine (`python bench/gpu_full.py`, results committed in metrics/gpu/), if any."
