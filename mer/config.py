@@ -94,10 +94,7 @@ def write_text(path, text: str) -> Path:
     with atomic_path(path) as t: t.write_text(text)
     return Path(path)
 
-def _jsonable(o):
-    if isinstance(o, (np.integer,)): return int(o)
-    if isinstance(o, (np.floating,)): return float(o)
-    if isinstance(o, np.ndarray): return o.tolist()
+def _jsonable(o):                      # json's `default`: what `_finite` leaves that JSON has no type for
     if isinstance(o, Path): return str(o)
     raise TypeError(f"not JSON serialisable: {type(o)}")
 

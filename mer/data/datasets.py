@@ -10,6 +10,7 @@ import hashlib, os
 import pandas as pd
 from ..config import DataNotFound, get, load_params, require_data, resolve
 from .deam import load_deam, sort_ids
+from .download import file_digests
 from .fourq import load_fourq
 from .validate import select_songs
 
@@ -114,12 +115,6 @@ def data_folders(name: str, params: dict | None = None) -> dict[str, Path]:
     if converted_folder(name).is_dir(): out["converted"] = converted_folder(name)
     return out
 
-def _md5(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        while b := f.read(chunk): h.update(b)
-    return h.hexdigest()
-
 def fingerprint(name: str, params: dict | None = None) -> dict:
     """Size and MD5 of every file dataset `name` is read from (`data_folders`), keyed `<label>/<relative path>`, sorted, plus
     one digest over the listing: equal fingerprints mean the same bytes, wherever the folders are."""
@@ -134,7 +129,7 @@ def fingerprint(name: str, params: dict | None = None) -> dict:
             for fn in sorted(filenames):
                 p = Path(dirpath)/fn
                 if fn.startswith(".") or not p.is_file(): continue
-                try: files[f"{label}/{p.relative_to(root).as_posix()}"] = {"bytes": p.stat().st_size, "md5": _md5(p)}
+                try: files[f"{label}/{p.relative_to(root).as_posix()}"] = {"bytes": p.stat().st_size, "md5": file_digests(p, ("md5",))["md5"]}
                 except OSError as e: raise OSError(f"{name}: cannot read {p} to fingerprint it: {e.strerror or e}") from e
                 reals.add(os.path.realpath(p))
     outside = [p for p in load_dataset(name, params).audio.path.astype(str) if os.path.realpath(p) not in reals]

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/01b_data.synthetic.ipynb #db409777
 from __future__ import annotations
-import hashlib, importlib, json, os, resource, shutil, tempfile, time, warnings
+import importlib, json, os, resource, shutil, tempfile, time, warnings
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 import numpy as np
@@ -12,6 +12,7 @@ import pandas as pd
 import soundfile as sf
 from scipy.signal import lfilter
 from ..config import write_json
+from .download import file_digests
 
 # %% auto #0
 __all__ = ['CUES', 'RAMPED', 'DENSITY_LEVELS', 'AROUSAL_WEIGHTS', 'VALENCE_WEIGHTS', 'LABEL_GAIN', 'STATIC_1_2000',
@@ -395,9 +396,6 @@ def _cpu_s() -> float:
     a, b = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
 
-def _md5(p: Path) -> str:
-    return hashlib.md5(Path(p).read_bytes()).hexdigest()
-
 def _r2(y, yhat) -> float:
     y, yhat = np.asarray(y, float), np.asarray(yhat, float)
     ss = np.sum((y - y.mean())**2)
@@ -530,10 +528,10 @@ def generate_deam(root, n_songs: int = 60, seed: int = 2026, min_duration_s: flo
             "songs": [{k: s[k] for k in ("song_id", "subset", "artist", "title", "duration_s", "style", "sections")} |
                       {"static_clean": {d: s["labels"][d]["static_clean"] for d in ("valence", "arousal")}, "audio": stats[s["song_id"]]}
                       for s in songs],
-            "md5": {str(Path(f).relative_to(tmp)): _md5(f) for f in files},
+            "md5": {str(Path(f).relative_to(tmp)): file_digests(f, ("md5",))["md5"] for f in files},
             "timing_s": {"plan": round(t_plan, 3), "audio": round(t_audio, 3), "total": None, "cpu": None, "jobs": int(jobs)},
         }
-        report["md5"].update({f"MEMD_audio/{s['song_id']}.mp3": _md5(tmp/"MEMD_audio"/f"{s['song_id']}.mp3") for s in songs})
+        report["md5"].update({f"MEMD_audio/{s['song_id']}.mp3": file_digests(tmp/"MEMD_audio"/f"{s['song_id']}.mp3", ("md5",))["md5"] for s in songs})
         (tmp/"SYNTHETIC_README.md").write_text(_README.format(
             seed=seed, n=len(songs), sr=sr, noise=noise, g=LABEL_GAIN, lag=lag_s,
             aw=" + ".join(f"{w} {c}" for c, w in AROUSAL_WEIGHTS.items()), vw=" + ".join(f"{w} {c}" for c, w in VALENCE_WEIGHTS.items()),
