@@ -11,16 +11,17 @@ import pandas as pd
 from .evaluate import fmt_ci, DIMS
 
 # %% auto #0
-__all__ = ['PUBLISHED', 'TABLE_KEYS', 'TARGETS', 'collect', 'score', 'task_table', 'best_per_task', 'stage_times', 'target_table',
-           'paired_difference', 'add_sklearn_costs', 'search_summary', 'plot_va', 'plot_confusion', 'panel_grid',
-           'plot_learning_curves', 'plot_cost']
+__all__ = ['PUBLISHED', 'TABLE_KEYS', 'TARGETS', 'CURVE_METRICS', 'collect', 'score', 'task_table', 'best_per_task',
+           'stage_times', 'target_table', 'paired_difference', 'add_sklearn_costs', 'search_summary', 'plot_va',
+           'plot_confusion', 'panel_grid', 'plot_learning_curves', 'plot_cost', 'read_curves', 'curve_summary',
+           'curve_trend', 'plot_curves']
 
 # %% ../nbs/22_benchmark.ipynb #570169d9
 PUBLISHED = [
     dict(task="static", dataset="deam", source="Music2Emo (Kang & Herremans 2025), MERT embeddings", protocol="music2emo split, test set",
          comparable=True, valence_r2=0.513, arousal_r2=0.603),
     dict(task="classes", dataset="fourq", source="Panda, Malheiro & Paiva 2018 (novel audio features)", protocol="10-fold CV on all 900 clips",
-         comparable=False, macro_f1=0.764),
+         comparable=False, macro_f1=0.764, n_train=810),   # training clips per fold: 9/10 of 900
     dict(task="dynamic", dataset="deam", source="Malik et al. 2017 (stacked CNN+RNN), best MediaEval 2015 result", protocol="MediaEval 2015 test set",
          comparable=False, arousal_rmse_song_avg=0.202, valence_rmse_song_avg=0.268),   # per song, averaged (the MediaEval metric)
 ]
@@ -333,3 +334,58 @@ def plot_cost(df: pd.DataFrame, ax=None):
     for _, r in d.iterrows(): ax.annotate(r["name"], (r.train_seconds, r.score), fontsize=7, xytext=(3, 3), textcoords="offset points")
     ax.set(xscale="log", xlabel="training time (s, 2 CPU cores)", ylabel="score (R² mean | macro-F1 | -RMSE)", title="cost vs score")
     return ax
+
+# %% ../nbs/22_benchmark.ipynb #05b019e7
+CURVE_METRICS = {"classes": ["macro_f1"], "static": ["valence_r2", "arousal_r2"]}   # what a learning curve is read by
+
+def read_curves(folder, names=None) -> pd.DataFrame:
+    "Every `<folder>/<name>.csv` the `curve` stage wrote (`mer.pipeline.curve_from_params`), one table; `names`: only those."
+    files = sorted(Path(folder).glob("*.csv")) if Path(folder).is_dir() else []
+    frames = [pd.read_csv(f, dtype={"model": str}) for f in files if names is None or f.stem in set(names)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+def curve_summary(curves: pd.DataFrame, df: pd.DataFrame | None = None, digits: int = 3) -> pd.DataFrame:
+    """One row per model and fraction: training songs per part, each headline metric (`CURVE_METRICS`) as the mean over the
+    draws with their range, and at fraction 1 `model_itself`: whether the curve reproduced the trained model's metric
+    (from `df`, as `collect` reads it; empty where unknown)."""
+    rows = []
+    known = df.set_index("name") if df is not None and len(df) else None
+    for (name, frac), g in curves.groupby(["model", "fraction"], sort=True):
+        r = {"model": name, "dataset": g.dataset.iloc[0], "fraction": frac, "draws": len(g), "n_train": round(float(g.n_train.mean()), 1)}
+        for m in CURVE_METRICS[g.task.iloc[0]]:
+            v = g[m].astype(float)
+            r[m] = f"{v.mean():.{digits}f}" + (f" [{v.min():.{digits}f}, {v.max():.{digits}f}]" if len(v) > 1 else "")
+        same = ""
+        if frac == 1 and known is not None and name in known.index:
+            same = all(np.isclose(float(g[m].iloc[0]), float(known.loc[name, m]), rtol=0, atol=1e-9) for m in CURVE_METRICS[g.task.iloc[0]])
+        r["model_itself"] = same
+        rows.append(r)
+    return pd.DataFrame(rows)
+
+def curve_trend(curve: pd.DataFrame, metric: str, at: float | None = None) -> dict:
+    """The least-squares line of `metric` against log2(training songs) over every draw of one model's curve
+    (`scipy.stats.linregress`): `per_doubling` (its slope), and with `at`, `gain_to_at`: what that slope adds from the
+    curve's largest size `n_max` (the model itself) to `at` training songs (beyond `n_max` an extrapolation). No CI: the
+    draws share their test songs and overlap in training songs, so they are not independent samples."""
+    from scipy import stats
+    x, y = np.log2(curve.n_train.to_numpy(float)), curve[metric].to_numpy(float)
+    if len(np.unique(x)) < 2: raise ValueError(f"curve_trend: {metric} needs at least two training-set sizes")
+    fit = stats.linregress(x, y)
+    out = {"metric": metric, "per_doubling": float(fit.slope), "n_max": float(curve.n_train.max())}
+    if at is not None: out.update(at=float(at), gain_to_at=float(fit.slope * np.log2(at / out["n_max"])), extrapolated=bool(at > out["n_max"]))
+    return out
+
+def plot_curves(curves: pd.DataFrame, ncols: int = 3):
+    "One panel per model: each headline metric against training songs per part (log2 axis), a point per draw, a line through the means."
+    import matplotlib.pyplot as plt, seaborn as sns
+    names = list(dict.fromkeys(curves.model))
+    fig, axes = panel_grid(len(names), ncols, 4.4, 3.4)
+    for a, name in zip(axes, names):
+        g = curves[curves.model == name]
+        long = g.melt(id_vars=["n_train"], value_vars=CURVE_METRICS[g.task.iloc[0]], var_name="metric", value_name="score")
+        sns.lineplot(long, x="n_train", y="score", hue="metric", estimator="mean", errorbar=None, marker="o", ax=a)
+        sns.scatterplot(long, x="n_train", y="score", hue="metric", legend=False, alpha=0.4, s=18, ax=a)
+        a.set_xscale("log", base=2); a.set(title=f"{name} ({g.dataset.iloc[0]})", xlabel="training songs per part")
+    fig.tight_layout()
+    return fig
+

@@ -8,13 +8,14 @@ import time
 from pathlib import Path
 import numpy as np
 import pandas as pd
-from .config import get, load_params, resolve, write_json, set_seed
+from .config import get, load_params, resolve, write_json, write_csv, set_seed
 from .models.registry import get_model_info
 from .train import Task, resolve_config, run_experiment, save_run, class_targets, pad_songs, pool_sequence, SPLIT_PROTOCOLS
 
 # %% auto #0
-__all__ = ['active_dataset', 'feature_audio_index', 'store_path', 'feature_config', 'extract_representation', 'load_folds',
-           'select_columns', 'build_task', 'section_params', 'train_from_params']
+__all__ = ['CURVE_DIRS', 'active_dataset', 'feature_audio_index', 'store_path', 'feature_config', 'extract_representation',
+           'load_folds', 'select_columns', 'build_task', 'section_params', 'entry_task', 'train_from_params',
+           'curve_from_params']
 
 # %% ../nbs/29_pipeline.ipynb #3f479e18
 def active_dataset(P: dict):
@@ -256,19 +257,24 @@ def section_params(P: dict, section: str = "models") -> dict:
     if not entries: raise KeyError(f"params.yaml has no '{section}' section (or it is empty)")
     return {**P, "models": entries}
 
-def train_from_params(name: str, P: dict | None = None, section: str = "models", dvclive: bool = True,
-                      models_dir: str = "models", metrics_dir: str | None = None, extra: dict | None = None) -> dict:
-    """Train and evaluate entry `name` of `section` (`models` or `real.models`); write its artefacts; return its metrics.
-    `dvclive=False` logs no DVCLive curves (the training log is in `train_log.tsv` either way; for machines without dvc);
-    the model folder goes to `<models_dir>/<name>/`, the metrics to `<metrics_dir>/<name>.json` (default `metrics/models`
-    for `models`, `metrics/real` otherwise), with `extra` (e.g. the backend and device) added to them."""
+def entry_task(name: str, P: dict | None = None, section: str = "models") -> tuple[dict, Task]:
+    """The resolved config of entry `name` of `section` and its `Task` (its dataset loaded with the entry's own
+    `validate:` options, if any); seeds set from the config."""
     P = section_params(P if P is not None else load_params(), section)
     cfg = resolve_config(name, P)
     if cfg.get("validate"):     # per-model data.validate options (e.g. swap_static_va), applied when the dataset is loaded
         P = {**P, "data": {**P.get("data", {}), "validate": {**(get(P, "data.validate", None) or {}), **cfg["validate"]}}}
     set_seed(cfg["seed"])
     ds = active_dataset(P) if cfg["dataset"] == get(P, "data.dataset") else __import__("mer.data.datasets", fromlist=["x"]).load_dataset(cfg["dataset"], P)
-    task = build_task(cfg, ds, P)
+    return cfg, build_task(cfg, ds, P)
+
+def train_from_params(name: str, P: dict | None = None, section: str = "models", dvclive: bool = True,
+                      models_dir: str = "models", metrics_dir: str | None = None, extra: dict | None = None) -> dict:
+    """Train and evaluate entry `name` of `section` (`models` or `real.models`); write its artefacts; return its metrics.
+    `dvclive=False` logs no DVCLive curves (the training log is in `train_log.tsv` either way; for machines without dvc);
+    the model folder goes to `<models_dir>/<name>/`, the metrics to `<metrics_dir>/<name>.json` (default `metrics/models`
+    for `models`, `metrics/real` otherwise), with `extra` (e.g. the backend and device) added to them."""
+    cfg, task = entry_task(name, P, section)
     info = get_model_info(cfg["model"])
     live = None
     if dvclive:
@@ -304,3 +310,20 @@ def train_from_params(name: str, P: dict | None = None, section: str = "models",
     mdir = metrics_dir or ("metrics/models" if section == "models" else "metrics/real")   # one folder per DVC pipeline
     write_json(resolve(f"{mdir}/{name}.json"), {k: v for k, v in res["metrics"].items() if not isinstance(v, (list, dict, np.ndarray))})
     return res["metrics"]
+
+# %% ../nbs/29_pipeline.ipynb #72e026f7
+CURVE_DIRS = {"models": "metrics/curves", "real.models": "metrics/curves_real"}   # one folder per DVC pipeline
+
+def curve_from_params(name: str, P: dict | None = None, section: str = "models", out_dir: str | None = None) -> pd.DataFrame:
+    """The learning curve of entry `name` of `section` (`mer.train.learning_curve` with `curves.fractions` and
+    `curves.repeats`), written to `<out_dir>/<name>.csv` (default `CURVE_DIRS[section]`) and returned."""
+    from mer.train import learning_curve
+    P = P if P is not None else load_params()
+    c = get(P, "curves", None) or {}
+    cfg, task = entry_task(name, P, section)
+    lc = learning_curve(cfg, task, fractions=c.get("fractions", (0.25, 0.5, 0.75, 1.0)), repeats=int(c.get("repeats", 2)),
+                        seed=int(cfg["seed"]))
+    lc.insert(0, "model", name); lc.insert(1, "dataset", cfg["dataset"]); lc.insert(2, "task", cfg["task"])
+    write_csv(resolve(f"{out_dir or CURVE_DIRS.get(section, CURVE_DIRS['real.models'])}/{name}.csv"), lc)
+    return lc
+

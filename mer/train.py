@@ -18,7 +18,8 @@ from . import evaluate as ev
 __all__ = ['PROFILES', 'TRAIN_DEFAULTS', 'SEARCH_COLUMNS', 'SPLIT_PROTOCOLS', 'resolve_config', 'class_targets', 'pad_songs',
            'eval_crops', 'pool_sequence', 'augment_crop', 'make_train_dataset', 'Fitted', 'standardization_stats',
            'with_standardization', 'fit_keras', 'predict_keras', 'fit_sklearn', 'grid_edges', 'search_log', 'Task',
-           'training_data', 'refit_epochs', 'refit_all', 'fold_labels', 'fold_impute', 'run_experiment', 'save_run']
+           'training_data', 'refit_epochs', 'refit_all', 'fold_labels', 'fold_impute', 'run_experiment', 'take_rows',
+           'learning_curve', 'save_run']
 
 # %% ../nbs/20_train.ipynb #ab7626c9
 PROFILES = ("quick", "full")
@@ -535,6 +536,77 @@ def run_experiment(cfg: dict, task: Task, live=None) -> dict:
     final, note = refit_all(cfg, fold_impute(task, np.ones(len(task.ids), bool)), h, history) if cfg.get("refit") else (None, {})
     return dict(metrics=metrics, predictions=preds, tested=tested, models=fitted_models, history=history, seconds=secs, head=h,
                 final=final, refit=note, y_true=y_true)
+
+# %% ../nbs/20_train.ipynb #6d131405
+def take_rows(task: Task, rows) -> Task:
+    """The songs `rows` (indices, in that order) of a song-level task with everything that is per song: inputs, targets,
+    folds, split, groups, the k-means data, and the offline-augmented copies of exactly those songs (renumbered)."""
+    import dataclasses
+    if task.kind == "dynamic": raise ValueError("take_rows: a song-level task (static or classes) is needed, not 2 Hz windows")
+    rows = np.asarray(rows, int)
+    cut = lambda a: None if a is None else np.asarray(a)[rows]
+    aug = task.aug
+    if aug is not None:
+        pos = np.full(len(task.ids), -1); pos[rows] = np.arange(len(rows))
+        keep = pos[aug["src"]] >= 0
+        aug = {**{k: v[keep] for k, v in aug.items()}, "src": pos[aug["src"][keep]]}
+    relabel = None if task.relabel is None else {**task.relabel, "va": task.relabel["va"][rows]}
+    return dataclasses.replace(task, ids=cut(task.ids), Y=cut(task.Y), X=cut(task.X), songs=cut(task.songs), lens=cut(task.lens),
+                               folds=cut(task.folds), split=cut(task.split), groups=cut(task.groups), times=cut(task.times),
+                               inner_groups=cut(task.inner_groups), aug=aug, relabel=relabel)
+
+def learning_curve(cfg: dict, task: Task, fractions=(0.25, 0.5, 0.75, 1.0), repeats: int = 2, seed: int = 0) -> pd.DataFrame:
+    """The model's whole protocol rerun with a random `fraction` of each training part's songs (stratified by class; the
+    test parts whole; a Keras early-stopping part whole too, it is not trained on), `repeats` draws per fraction below 1
+    (fraction 1 is the model itself: one run). Hyperparameters are chosen again on each reduced part by the model's own
+    inner search. One row per fraction and draw: the mean training songs per part (`n_train`), how many parts' inner
+    search chose a value at an end of its grid (`grid_edge_parts`; `run_experiment` warns of each, here they are counted)
+    and the metrics `run_experiment` reports (macro-F1 and accuracy; R2, RMSE, r, CCC per dimension), pooled over the test
+    parts."""
+    if task.kind == "dynamic": raise ValueError("learning_curve: song-level tasks only (static or classes), not 2 Hz windows")
+    import dataclasses, warnings
+    from sklearn.model_selection import train_test_split
+    info = get_model_info(cfg["model"])
+    parts = _partitions(task, cfg)
+    merge = info.kind != "keras" and cfg["protocol"] != "split"     # as run_experiment: scikit-learn also trains on the validation part
+    sub_cfg = {**cfg, "protocol": "split", "refit": False, "n_boot": 0}
+    out = []
+    for frac in sorted(set(float(f) for f in fractions)):
+        if not 0 < frac <= 1: raise ValueError(f"learning_curve: fractions lie in (0, 1], got {frac}")
+        for r in range(1 if frac == 1 else int(repeats)):
+            preds = np.full((len(task.ids), len(task.classes) if task.kind == "classes" else 2), np.nan, np.float32)
+            y_true, tested, n_train, edges = task.Y.copy(), np.zeros(len(task.ids), bool), [], 0
+            for i, (tr, va, te) in enumerate(parts):
+                va = va if va is not None else np.zeros(len(task.ids), bool)
+                pool = np.flatnonzero(tr | va if merge else tr)
+                keep = pool
+                if frac < 1:
+                    strat = task.Y[pool] if task.kind == "classes" else None
+                    try: keep, _ = train_test_split(pool, train_size=frac, stratify=strat, random_state=seed + 1000 * r + i)
+                    except ValueError as e:
+                        raise ValueError(f"learning_curve: fraction {frac} of part {i}'s {len(pool)} training songs: {e}") from None
+                    keep = np.sort(keep)
+                split = np.full(len(task.ids), "", object); split[keep] = "train"; split[te] = "test"
+                if not merge: split[va & (split == "")] = "validation"
+                rows = np.flatnonzero(split != "")
+                sub = dataclasses.replace(take_rows(task, rows), split=split[rows].astype(str), folds=None)
+                with warnings.catch_warnings():          # counted below instead (a column of the curve)
+                    warnings.filterwarnings("ignore", message=".*end of its grid")
+                    res = run_experiment(sub_cfg, sub)
+                h = res["history"]
+                edges += int("edge" in h and bool((h.edge[h.chosen] != "").any()))
+                t = rows[res["tested"]]
+                preds[t], y_true[t], tested[t] = res["predictions"][res["tested"]], res["y_true"][res["tested"]], True
+                n_train.append(len(keep))
+            if task.kind == "classes":
+                m = ev.classification_metrics(y_true[tested].astype(object),
+                                              np.array(task.classes, dtype=object)[preds[tested].argmax(1)], labels=task.classes)
+            else: m = ev.regression_metrics(task.Y[tested], preds[tested])
+            out.append({"fraction": frac, "repeat": r, "n_train": float(np.mean(n_train)), "n_test": int(tested.sum()),
+                        "grid_edge_parts": edges,
+                        **{k: v for k, v in m.items() if isinstance(v, float) and k not in ("n", "n_dropped_nan")}})
+    return pd.DataFrame(out)
+
 
 # %% ../nbs/20_train.ipynb #e5b084ee
 def save_run(out_dir, cfg: dict, task: Task, res: dict, extra: dict | None = None) -> Path:

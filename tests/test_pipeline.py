@@ -207,3 +207,29 @@ def test_gpu_script_runs_the_pipeline_function(project):
     pred = pd.read_csv(d/"metrics/gpu/mlp_gpu.predictions.csv")          # every song, the scored ones marked
     assert len(pred) == m["n_songs"] and pred.tested.sum() == m["n"] and pred[pred.tested].valence_pred.notna().all()
 
+
+
+def test_curve_from_params(project):
+    "The learning-curve stage's function: fraction 1 reproduces the trained model's metrics; each pipeline has its own folder."
+    d, P = project
+    from mer.pipeline import curve_from_params, train_from_params
+    P2 = {**P, "curves": {"fractions": [0.6, 1.0], "repeats": 2}}
+    m = train_from_params("svm_static", P)
+    curve_from_params("svm_static", P2)
+    got = pd.read_csv(d/"metrics/curves/svm_static.csv")
+    assert got[["fraction", "repeat"]].values.tolist() == [[0.6, 0], [0.6, 1], [1.0, 0]]
+    assert (got.model == "svm_static").all() and (got.dataset == "synthetic").all() and (got.task == "static").all()
+    assert (got.n_test == 15).all() and got.n_train.iloc[-1] == 10 and got.n_train.iloc[0] == 6   # 3 folds: 10 training songs each
+    for k in ("valence_r2", "arousal_r2", "valence_rmse"):
+        assert got[k].iloc[-1] == pytest.approx(m[k], abs=1e-12), k                 # fraction 1 is the model itself
+    curve_from_params("svm_real_section", P2, section="real.models")
+    assert (d/"metrics/curves_real/svm_real_section.csv").is_file()
+
+
+def test_curve_entries_match_their_models():
+    "Every learning-curve entry names a trained model of its pipeline, and a real entry the dataset that model reads."
+    P = yaml.safe_load((ROOT/"params.yaml").read_text())
+    assert set(P["curves"]["models"]) <= set(P["models"])
+    for name, e in P["real"]["curves"].items():
+        assert name in P["real"]["models"], name
+        assert e["dataset"] == P["real"]["models"][name]["dataset"], (name, e)

@@ -22,3 +22,13 @@ def test_data_line_names_each_fingerprint():
     line = make_readme.data_md(b)
     assert "deam-shared 21 files, 14.3 MB, MD5 `cd03`; fourq 722 files, 172.4 MB, MD5 `c6d7`." in line
     assert make_readme.data_md({}) == "" and make_readme.data_md({"data": {}}) == ""
+
+def test_curves_line_states_trend_and_extrapolation():
+    b = {"curves": [{"model": "q", "metric": "macro_f1", "per_doubling": 0.0312, "n_max": 576.0, "at": 810.0, "gain_to_at": 0.0106,
+                     "extrapolated": True, "anchor": "Panda"},
+                    {"model": "d", "metric": "valence_r2", "per_doubling": -0.004, "n_max": 1261.0, "anchor": ""},
+                    {"model": "d", "metric": "arousal_r2", "per_doubling": 0.06, "n_max": 1261.0, "anchor": ""}]}
+    line = make_readme.curves_md(b)
+    assert "`q` macro-F1 +0.031 per doubling (up to 576 songs); at that rate 810 training songs (Panda) would add +0.011 (an extrapolation)" in line
+    assert "`d` R² valence -0.004 / R² arousal +0.060 per doubling (up to 1261 songs)." in line
+    assert make_readme.curves_md({}) == ""

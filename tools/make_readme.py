@@ -26,7 +26,7 @@ def results_md() -> str:
     lines = [head + f"`{b.get('profile', '?')}`; {b.get('n_models', '?')} models; full tables on the docs' Benchmark pages):", ""]
     lines += _table(b) + targets_md(b)
     note = b.get("note", "")
-    return "\n".join(lines) + ("\n\n" + note if note else "") + "\n" + times_md(b) + data_md(b) + gpu_md()
+    return "\n".join(lines) + ("\n\n" + note if note else "") + "\n" + times_md(b) + curves_md(b) + data_md(b) + gpu_md()
 
 def targets_md(b: dict) -> list[str]:
     "The project's targets against our best comparable model, as the benchmark stage checked them (`mer.benchmark.target_table`)."
@@ -50,6 +50,25 @@ def times_md(b: dict) -> str:
     parts = [f"{what.get(lock, lock)} (`{lock}`) {m['total']} min ({', '.join(f'{g} {v}' for g, v in m.items() if g != 'total')})" for lock, m in t.items()]
     return (f"\n{str(b.get('profile', '?')).capitalize()}-profile time from scratch on the machine that ran them (" + str(b.get("cpus", "?")) + " CPUs; the stage notebooks' papermill "
             "durations, last run of each stage, DVC's hashing not counted): " + "; ".join(parts) + ".\n")
+
+def curves_md(b: dict) -> str:
+    "The learning curves' trends the benchmark stage computed (`mer.benchmark.curve_trend`), if any."
+    t = b.get("curves") or []
+    if not t: return ""
+    names = {"macro_f1": "macro-F1", "valence_r2": "R² valence", "arousal_r2": "R² arousal"}
+    by: dict[str, list] = {}
+    for r in t: by.setdefault(r["model"], []).append(r)
+    parts = []
+    for model, rs in by.items():
+        p = (f"`{model}` " + " / ".join(f"{names.get(r['metric'], r['metric'])} {r['per_doubling']:+.3f}" for r in rs)
+             + f" per doubling (up to {rs[0]['n_max']:.0f} songs)")
+        for r in rs:
+            if "gain_to_at" in r:
+                p += (f"; at that rate {r['at']:.0f} training songs ({r['anchor']}) would add {r['gain_to_at']:+.3f}"
+                      + (" (an extrapolation)" if r["extrapolated"] else ""))
+        parts.append(p)
+    return ("\nTraining-set size (learning curves, stage `curve@<name>`: the whole protocol on fractions of each training part; "
+            "a least-squares line on log2 of the training songs): " + "; ".join(parts) + ".\n")
 
 def data_md(b: dict) -> str:
     "The real datasets' fingerprints the benchmark stage read (real/fingerprints/), if recorded."
