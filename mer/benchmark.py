@@ -14,7 +14,7 @@ from .evaluate import fmt_ci, DIMS
 __all__ = ['PUBLISHED', 'TABLE_KEYS', 'TARGETS', 'CURVE_METRICS', 'collect', 'score', 'task_table', 'best_per_task',
            'stage_times', 'target_table', 'paired_difference', 'add_sklearn_costs', 'search_summary', 'plot_va',
            'plot_confusion', 'panel_grid', 'plot_learning_curves', 'plot_cost', 'read_curves', 'curve_summary',
-           'curve_trend', 'plot_curves']
+           'curve_trend', 'curve_trends', 'plot_curves']
 
 # %% ../nbs/22_benchmark.ipynb #570169d9
 PUBLISHED = [
@@ -373,6 +373,19 @@ def curve_trend(curve: pd.DataFrame, metric: str, at: float | None = None) -> di
     fit = stats.linregress(x, y)
     out = {"metric": metric, "per_doubling": float(fit.slope), "n_max": float(curve.n_train.max())}
     if at is not None: out.update(at=float(at), gain_to_at=float(fit.slope * np.log2(at / out["n_max"])), extrapolated=bool(at > out["n_max"]))
+    return out
+
+def curve_trends(curves: pd.DataFrame) -> list[dict]:
+    """`curve_trend` of every model's curve in `curves` (as `read_curves` gives them) for each of its headline metrics, at
+    the training-set size of each published anchor of its dataset and task that states one (`n_train` in `PUBLISHED`)."""
+    out = []
+    for name, g in (curves.groupby("model") if len(curves) else []):
+        ds, task = str(g.dataset.iloc[0]), g.task.iloc[0]
+        anchors = [p for p in PUBLISHED if "n_train" in p and ds.startswith(p["dataset"]) and p["task"] == task]
+        for m in CURVE_METRICS[task]:
+            for p in anchors or [None]:
+                out.append({"model": name, "dataset": ds, **curve_trend(g, m, at=p["n_train"] if p else None),
+                            "anchor": p["source"] if p else ""})
     return out
 
 def plot_curves(curves: pd.DataFrame, ncols: int = 3):

@@ -321,8 +321,7 @@ def curve_from_params(name: str, P: dict | None = None, section: str = "models",
     P = P if P is not None else load_params()
     c = get(P, "curves", None) or {}
     cfg, task = entry_task(name, P, section)
-    lc = learning_curve(cfg, task, fractions=c.get("fractions", (0.25, 0.5, 0.75, 1.0)), repeats=int(c.get("repeats", 2)),
-                        seed=int(cfg["seed"]))
+    lc = learning_curve(cfg, task, **{k: c[k] for k in ("fractions", "repeats") if k in c}, seed=int(cfg["seed"]))
     lc.insert(0, "model", name); lc.insert(1, "dataset", cfg["dataset"]); lc.insert(2, "task", cfg["task"])
     write_csv(resolve(f"{out_dir or CURVE_DIRS.get(section, CURVE_DIRS['real.models'])}/{name}.csv"), lc)
     return lc

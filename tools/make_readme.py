@@ -9,6 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 MARK = "<!-- results -->"
+METRIC_NAMES = {"macro_f1": "macro-F1", "valence_r2": "R² valence", "arousal_r2": "R² arousal"}
 
 def _table(b: dict) -> list[str]:
     lines = ["| task | best model | metric | value [95% CI] |", "|---|---|---|---|"]
@@ -32,13 +33,12 @@ def targets_md(b: dict) -> list[str]:
     "The project's targets against our best comparable model, as the benchmark stage checked them (`mer.benchmark.target_table`)."
     t = b.get("targets") or []
     if not t: return []
-    names = {"macro_f1": "macro-F1", "valence_r2": "R² valence", "arousal_r2": "R² arousal"}
     lines = ["", "Against the targets (best comparable model per metric, picked from *rows* models scored on the same test songs, so "
              "an optimistic estimate of any one of them; *met* compares point estimates):", "",
              "| dataset, task | metric | target | ours: model, value [95% CI] | rows | gap | met | target within our CI | target from |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in t:
-        lines.append(f"| {r['dataset']}, {r['task']} | {names.get(r['metric'], r['metric'])} | {r['target']} | `{r['model']}` {r['value']} | "
+        lines.append(f"| {r['dataset']}, {r['task']} | {METRIC_NAMES.get(r['metric'], r['metric'])} | {r['target']} | `{r['model']}` {r['value']} | "
                      f"{r.get('candidates', '')} | {r['gap']:+.3f} | {'yes' if r['met'] else 'no'} | {'yes' if r['within_ci'] else 'no'} | {r['source']} |")
     return lines
 
@@ -55,12 +55,11 @@ def curves_md(b: dict) -> str:
     "The learning curves' trends the benchmark stage computed (`mer.benchmark.curve_trend`), if any."
     t = b.get("curves") or []
     if not t: return ""
-    names = {"macro_f1": "macro-F1", "valence_r2": "R² valence", "arousal_r2": "R² arousal"}
     by: dict[str, list] = {}
     for r in t: by.setdefault(r["model"], []).append(r)
     parts = []
     for model, rs in by.items():
-        p = (f"`{model}` " + " / ".join(f"{names.get(r['metric'], r['metric'])} {r['per_doubling']:+.3f}" for r in rs)
+        p = (f"`{model}` " + " / ".join(f"{METRIC_NAMES.get(r['metric'], r['metric'])} {r['per_doubling']:+.3f}" for r in rs)
              + f" per doubling (up to {rs[0]['n_max']:.0f} songs)")
         for r in rs:
             if "gain_to_at" in r:
