@@ -8,6 +8,9 @@ STAMP := $(VENV)/.installed
 export PATH := $(abspath $(BIN)):$(PATH)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONHASHSEED ?= 0
+# TensorFlow's oneDNN kernels: TensorFlow turns them on by itself only on some x86 CPUs; on an AVX2-only one, turning them on
+# trained cnn_static 2.1x faster (README, "Same numbers on another machine?"). `TF_ENABLE_ONEDNN_OPTS=0 make ...` turns them off.
+export TF_ENABLE_ONEDNN_OPTS ?= 1
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -77,6 +80,14 @@ bench-features: setup  ## feature-extraction speed on the 720 4Q clips (decode f
 	$(BIN)/papermill nbs/results/bench_features.ipynb reports/results/bench_features.ipynb -k python3 -p bench_json reports/bench_features.json
 
 .PHONY: bench-features
+
+SEEDS_MODELS ?= deck_svm_static deck_forest_quadrant deck_mlp_static musicnn_mlp_static attn_static delbouys_static cnn_static \
+	deam_os_svm deam_os_mlp fourq_musicnn_linear fourq_musicnn_mlp fourq_attn
+bench-seeds: setup  ## seed spread: SEEDS_MODELS retrained with train.seed 0-4 (features first: make repro, make repro-real) + its Results page
+	$(PY) bench/seeds.py $(SEEDS_MODELS) --out reports/bench_seeds.json
+	mkdir -p bench/results && cp reports/bench_seeds.json bench/results/bench_seeds.json  # commit it: the docs render it on any clone
+	mkdir -p reports/results && $(BIN)/papermill nbs/results/bench_seeds.ipynb reports/results/bench_seeds.ipynb -k python3 --no-progress-bar -p bench_json reports/bench_seeds.json
+.PHONY: bench-seeds
 
 bench-predict: setup  ## speed and quadrant F1 of `mer predict` beside VibeNet (own venv) on 120 4Q clips; then the figures notebook
 	$(PY) bench/predict.py --limit $${LIMIT:-120} --out reports/bench_predict.json

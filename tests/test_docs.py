@@ -58,3 +58,16 @@ def test_feature_speed_page_shows_the_committed_figures():
     assert "Feature speed" in headings(html)
     B = json.loads((ROOT / "bench" / "results" / "bench_features.json").read_text())
     assert f"{B['ratios']['naive_vs_mer_speedup']:.2f}x" in html    # the figure printed by the page is the committed run's
+
+def test_seed_spread_page_shows_the_committed_runs():
+    "The Seed spread page renders the committed run of bench/seeds.py (bench/results/bench_seeds.json) on any clone."
+    import json
+    if not (ROOT / "bench" / "results" / "bench_seeds.json").exists(): pytest.skip("no committed seed-spread run")
+    page = SITE / "results" / "bench_seeds.html"
+    assert page.exists(), "Seed spread page missing from the site"
+    html = dom(page)
+    assert "Seed spread" in headings(html)
+    B = json.loads((ROOT / "bench" / "results" / "bench_seeds.json").read_text())
+    for e in B["entries"]:
+        assert e["name"] in html, e["name"]                            # every entry of the committed run is tabulated
+    assert B["machine"]["cpu"] in html

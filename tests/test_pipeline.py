@@ -209,6 +209,37 @@ def test_gpu_script_runs_the_pipeline_function(project):
 
 
 
+def test_seed_spread_script(project):
+    "bench/seeds.py retrains entries once per seed through train_from_params into a temporary folder, seed 0 being the pipeline's."
+    d, P = project
+    import importlib.util
+    from mer.pipeline import train_from_params
+    spec = importlib.util.spec_from_file_location("seeds", ROOT/"bench"/"seeds.py"); mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    ref = train_from_params("svm_static", P)                          # the DVC stage's run: seed 0
+    mfile = d/"metrics/models/svm_static.json"; before = mfile.read_bytes()
+    folders = sorted(p.name for p in (d/"models").iterdir())
+    assert mod.main(["svm_static", "--seeds", "0", "3", "--out", "reports/seeds.json"]) == 0
+    B = json.loads((d/"reports/seeds.json").read_text())
+    assert B["machine"]["cpu_count"] and "numpy" in B["versions"]
+    (e,) = B["entries"]
+    assert e["name"] == "svm_static" and e["section"] == "models" and e["task"] == "static"
+    assert [r["seed"] for r in e["runs"]] == [0, 3]
+    for k in ("valence_r2", "arousal_r2", "valence_rmse", "arousal_rmse"):
+        assert e["runs"][0][k] == ref[k], k                          # seed 0 reproduces the pipeline's figure exactly
+        s = next(r for r in e["summary"] if r["metric"] == k)
+        v = np.array([r[k] for r in e["runs"]])
+        assert s["mean"] == pytest.approx(v.mean()) and s["sd"] == pytest.approx(v.std(ddof=1)) and s["min"] == v.min()
+        assert s["committed"] == ref[k] and s["committed_lo"] == ref[f"{k}_lo"] and s["ci_half_width"] == pytest.approx((ref[f"{k}_hi"] - ref[f"{k}_lo"]) / 2)
+    assert mfile.read_bytes() == before and sorted(p.name for p in (d/"models").iterdir()) == folders   # DVC outputs untouched
+    # --append adds an entry (a real.models one, found by name) and keeps the others
+    assert mod.main(["svm_real_section", "--seeds", "0", "1", "--out", "reports/seeds.json", "--append"]) == 0
+    B = json.loads((d/"reports/seeds.json").read_text())
+    assert [(e["name"], e["section"]) for e in B["entries"]] == [("svm_static", "models"), ("svm_real_section", "real.models")]
+    with pytest.raises(SystemExit, match="no entry 'nope'"): mod.main(["nope", "--out", "reports/x.json"])
+    with pytest.raises(SystemExit, match="at least two different seeds"): mod.main(["svm_static", "--seeds", "1", "1"])
+
+
 def test_curve_from_params(project):
     "The learning-curve stage's function: fraction 1 reproduces the trained model's metrics; each pipeline has its own folder."
     d, P = project

@@ -14,7 +14,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULT_PAGES = [("benchmark", "Benchmark (synthetic default)"), ("benchmark_real", "Benchmark (real data)"),
-                ("validate", "DEAM validation report"), ("bench_features", "Feature speed"), ("bench_predict", "Prediction speed")]
+                ("validate", "DEAM validation report"), ("bench_features", "Feature speed"), ("bench_predict", "Prediction speed"),
+                ("bench_seeds", "Seed spread")]
 SECTIONS = [  # (title, notebook-name prefixes)
     ("Foundation", ("00_",)), ("Data", ("01", "02", "03", "04")), ("Audio and features", ("05", "06", "07", "08", "09")),
     ("Models", ("1",)), ("Training and evaluation", ("2",)), ("Using a model", ("3",)),
