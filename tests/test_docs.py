@@ -48,26 +48,25 @@ def test_library_pages_render():
     for name, title in [("00_config.html", "config"), ("21_evaluate.html", "evaluate")]:
         assert title in [h.lower() for h in headings(dom(SITE / name))]
 
+def _bench_page(name: str, title: str):
+    "The rendered Results page of a committed benchmark run (bench/results/<name>.json) and that run; skips without the run."
+    import json
+    f = ROOT / "bench" / "results" / f"{name}.json"
+    if not f.exists(): pytest.skip(f"no committed {name} run")
+    page = SITE / "results" / f"{name}.html"
+    assert page.exists(), f"{title} page missing from the site"
+    html = dom(page)
+    assert title in headings(html)
+    return html, json.loads(f.read_text())
+
 def test_feature_speed_page_shows_the_committed_figures():
     "The Feature speed page renders the committed benchmark run (bench/results/bench_features.json) on any clone."
-    import json
-    if not (ROOT / "bench" / "results" / "bench_features.json").exists(): pytest.skip("no committed feature benchmark")
-    page = SITE / "results" / "bench_features.html"
-    assert page.exists(), "Feature speed page missing from the site"
-    html = dom(page)
-    assert "Feature speed" in headings(html)
-    B = json.loads((ROOT / "bench" / "results" / "bench_features.json").read_text())
+    html, B = _bench_page("bench_features", "Feature speed")
     assert f"{B['ratios']['naive_vs_mer_speedup']:.2f}x" in html    # the figure printed by the page is the committed run's
 
 def test_seed_spread_page_shows_the_committed_runs():
     "The Seed spread page renders the committed run of bench/seeds.py (bench/results/bench_seeds.json) on any clone."
-    import json
-    if not (ROOT / "bench" / "results" / "bench_seeds.json").exists(): pytest.skip("no committed seed-spread run")
-    page = SITE / "results" / "bench_seeds.html"
-    assert page.exists(), "Seed spread page missing from the site"
-    html = dom(page)
-    assert "Seed spread" in headings(html)
-    B = json.loads((ROOT / "bench" / "results" / "bench_seeds.json").read_text())
+    html, B = _bench_page("bench_seeds", "Seed spread")
     for e in B["entries"]:
         assert e["name"] in html, e["name"]                            # every entry of the committed run is tabulated
     assert B["machine"]["cpu"] in html
