@@ -83,7 +83,7 @@ bench-features: setup  ## feature-extraction speed on the 720 4Q clips (decode f
 
 SEEDS_MODELS ?= deck_svm_static deck_forest_quadrant deck_mlp_static musicnn_mlp_static attn_static delbouys_static cnn_static \
 	deam_os_svm deam_os_mlp fourq_musicnn_linear fourq_musicnn_mlp fourq_attn
-bench-seeds: setup  ## seed spread: SEEDS_MODELS retrained with train.seed 0-4 (features first: make repro, make repro-real) + its Results page
+bench-seeds: setup  ## seed spread: SEEDS_MODELS retrained with train.seed 0-4 (features first: make repro, make repro-real; ~1.5 h on 2 CPUs) + its Results page
 	$(PY) bench/seeds.py $(SEEDS_MODELS) --out reports/bench_seeds.json
 	mkdir -p bench/results && cp reports/bench_seeds.json bench/results/bench_seeds.json  # commit it: the docs render it on any clone
 	mkdir -p reports/results && $(BIN)/papermill nbs/results/bench_seeds.ipynb reports/results/bench_seeds.ipynb -k python3 --no-progress-bar -p bench_json reports/bench_seeds.json
