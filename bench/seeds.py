@@ -26,12 +26,11 @@ HEADLINE = {"classes": ["macro_f1", "accuracy"],
 
 
 def _machine() -> dict:
-    flags = ""
-    try: flags = next((l for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("flags")), "")
-    except OSError: pass
-    model = platform.processor() or platform.machine()
-    try: model = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")), model)
-    except OSError: pass
+    try: fields = [l.split(":", 1) for l in Path("/proc/cpuinfo").read_text().splitlines() if ":" in l]   # read once
+    except OSError: fields = []
+    first = lambda key: next((v.strip() for k, v in fields if k.strip() == key), None)     # the first CPU's value
+    flags = " " + (first("flags") or "")
+    model = first("model name") or platform.processor() or platform.machine()
     return {"cpu": model, "cpu_count": os.cpu_count(), "avx512f": " avx512f" in flags, "avx2": " avx2" in flags,
             "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS"), "python": platform.python_version()}
 
@@ -94,7 +93,6 @@ def main(argv=None) -> int:
                    **{k: m[k] for k in keys + ["epochs_run_total", "train_seconds"] if isinstance(m.get(k), (int, float))}}
             runs.append(run)
             print(f"{name} seed {s}: " + ", ".join(f"{k} {run[k]:.4f}" for k in keys if k in run) + f" ({run['wall_seconds']:.0f} s)", flush=True)
-        keys = HEADLINE.get(m.get("task"), [])
         summary = summarise(runs, keys, committed)
         entries[name] = {"name": name, "section": section, "task": m.get("task"), "dataset": m.get("dataset"), "model": m.get("model"),
                          "committed_file": str(mfile.relative_to(resolve("."))), "runs": runs, "summary": summary}

@@ -190,12 +190,18 @@ def test_pipeline_clear_errors(project):
     with pytest.raises(ValueError, match="selects song-table columns"): train_from_params("cnn_columns", P)
 
 
+def _bench_script(name: str):
+    "Import bench/<name>.py (a script folder, not a package) as a module."
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(name, ROOT/"bench"/f"{name}.py"); mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def test_gpu_script_runs_the_pipeline_function(project):
     "bench/gpu_full.py trains a `real.gpu_models` entry through train_from_params (no DVCLive) into models/gpu and metrics/gpu."
     d, P = project
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("gpu_full", ROOT/"bench"/"gpu_full.py"); mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _bench_script("gpu_full")
     assert mod.main(["mlp_gpu", "--profile", "quick", "--out", "metrics/gpu"]) == 0
     m = json.loads((d/"metrics/gpu/mlp_gpu.json").read_text())
     assert m["profile"] == "quick" and m["backend"] and m["device"] and m["n_songs"] == 15 and 0 < m["n"] < 15   # holdout: one test fold
@@ -212,10 +218,8 @@ def test_gpu_script_runs_the_pipeline_function(project):
 def test_seed_spread_script(project):
     "bench/seeds.py retrains entries once per seed through train_from_params into a temporary folder, seed 0 being the pipeline's."
     d, P = project
-    import importlib.util
     from mer.pipeline import train_from_params
-    spec = importlib.util.spec_from_file_location("seeds", ROOT/"bench"/"seeds.py"); mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _bench_script("seeds")
     ref = train_from_params("svm_static", P)                          # the DVC stage's run: seed 0
     mfile = d/"metrics/models/svm_static.json"; before = mfile.read_bytes()
     folders = sorted(p.name for p in (d/"models").iterdir())
