@@ -39,11 +39,14 @@ def _cmd_download(a) -> int:
     return EXIT_OK
 
 def _cmd_convert(a) -> int:
-    from mer.audio import convert_many
+    from mer.audio import convert_many, AUDIO_EXTS
+    out = Path(a.out).resolve()
     srcs = []
-    for s in a.sources:
+    for s in a.sources:            # folders: audio files by extension (as `mer predict`), never what an earlier run wrote to --out
         p = Path(s)
-        srcs += sorted(x for x in p.rglob("*") if x.is_file()) if p.is_dir() else [p]
+        if not p.is_dir(): srcs.append(p); continue
+        srcs += sorted(x for x in p.rglob("*") if x.is_file() and x.suffix.lower() in AUDIO_EXTS and not x.name.startswith(".")
+                       and not x.resolve().is_relative_to(out))
     if not srcs: print("mer data convert: no input files", file=sys.stderr); return EXIT_USAGE
     rep = convert_many(srcs, a.out, sr=a.sr, channels=a.channels, jobs=a.jobs)
     print(rep.status.value_counts().to_string())
@@ -74,8 +77,11 @@ def _output_problem(paths: list, json_path=None, csv_path=None, plot_dir=None) -
     if csv_path:
         from mer.predict import curve_csv
         outs.append((str(curve_csv(csv_path)), "file"))
+    seen = {}
     for o, kind in outs:
         q = Path(o)
+        if (r := q.resolve()) in seen: return f"{seen[r]} and {o} are the same path: give each output its own"
+        seen[r] = o
         if q.resolve() in srcs: return f"{o} is one of the input files: choose another output path (sources are never overwritten)"
         if kind == "file" and q.is_dir(): return f"{o} is a folder, not a file"
         if kind == "folder" and q.exists() and not q.is_dir(): return f"{o} exists and is not a folder"
@@ -121,6 +127,7 @@ def _port_problem(host: str, port: int) -> str | None:
     try:
         with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind((host, int(port)))   # as uvicorn binds
+    except OverflowError as e: return f"cannot listen on {host}:{port} ({e})"
     except OSError as e: return f"cannot listen on {host}:{port} ({e.strerror or e}): another server there? choose --port"
     return None
 
@@ -134,13 +141,24 @@ def _cmd_serve(a) -> int:
     except ModelNotFound as e: print(f"mer serve: {e}", file=sys.stderr); return EXIT_USAGE
     return EXIT_OK
 
-def _seconds(s: str) -> float:
-    "A positive, finite number of seconds (argparse type)."
-    import math
-    try: v = float(s)
-    except ValueError: raise argparse.ArgumentTypeError(f"not a number: {s!r}") from None
-    if not (math.isfinite(v) and v > 0): raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {s!r}")
-    return v
+def _positive(unit: str):
+    "An argparse type: a positive, finite number (of `unit`: seconds, MB)."
+    def f(s: str) -> float:
+        import math
+        try: v = float(s)
+        except ValueError: raise argparse.ArgumentTypeError(f"not a number: {s!r}") from None
+        if not (math.isfinite(v) and v > 0): raise argparse.ArgumentTypeError(f"must be a positive number of {unit}, not {s!r}")
+        return v
+    return f
+
+def _count(lo: int, hi: int | None = None):
+    "An argparse type: a whole number in `[lo, hi]`."
+    def f(s: str) -> int:
+        try: v = int(s)
+        except ValueError: raise argparse.ArgumentTypeError(f"not a whole number: {s!r}") from None
+        if v < lo or (hi is not None and v > hi): raise argparse.ArgumentTypeError(f"must be {lo}" + (f"-{hi}" if hi is not None else " or more") + f", not {v}")
+        return v
+    return f
 
 def parser() -> argparse.ArgumentParser:
     "The `mer` argument parser."
@@ -177,15 +195,17 @@ def parser() -> argparse.ArgumentParser:
     pr.add_argument("--models-dir", default="models", help="where model names are looked up (relative to the project root)"); pr.add_argument("--json", default=None, help="write full results (with curves) as JSON")
     pr.add_argument("--csv", default=None, help="write the song table as CSV (and the curves to <stem>_curve.csv)")
     pr.add_argument("--plot", nargs="?", const=".", default=None, metavar="DIR", help="write <file>_va.png trajectory plots into DIR (default .)")
-    pr.add_argument("--max-duration", type=_seconds, default=1800.0, help="refuse files longer than this many seconds (default 1800)")
+    pr.add_argument("--max-duration", type=_positive("seconds"), default=1800.0, help="refuse files longer than this many seconds (default 1800)")
     pr.add_argument("--no-curve", action="store_true", help="skip the 2 Hz curve of static models (faster)")
     pr.add_argument("--no-progress", action="store_true"); pr.add_argument("--quiet", action="store_true", help="no table on the terminal")
     pr.set_defaults(fn=_cmd_predict)
     sv = sub.add_parser("serve", help="serve POST /predict and GET /health with FastAPI (127.0.0.1 by default; docs at /docs)")
     sv.add_argument("--model", action="append", default=None, help="as for predict"); sv.add_argument("--models-dir", default="models", help="as for predict")
-    sv.add_argument("--host", default="127.0.0.1"); sv.add_argument("--port", type=int, default=8000)
-    sv.add_argument("--max-upload-mb", type=float, default=25.0); sv.add_argument("--max-duration", type=_seconds, default=600.0)
-    sv.add_argument("--max-concurrency", type=int, default=2); sv.add_argument("--max-queue", type=int, default=8)
+    sv.add_argument("--host", default="127.0.0.1"); sv.add_argument("--port", type=_count(0, 65535), default=8000)
+    sv.add_argument("--max-upload-mb", type=_positive("MB"), default=25.0, help="refuse larger uploads (413)")
+    sv.add_argument("--max-duration", type=_positive("seconds"), default=600.0, help="refuse longer audio (413)")
+    sv.add_argument("--max-concurrency", type=_count(1), default=2, help="predictions run at once")
+    sv.add_argument("--max-queue", type=_count(0), default=8, help="requests that may wait for a worker (0: none wait)")
     sv.add_argument("--tmp-dir", default=None, help="where uploads are spooled (default: the system temp folder)")
     sv.add_argument("--log-level", default="info"); sv.set_defaults(fn=_cmd_serve)
     return p

@@ -4,20 +4,20 @@
 
 # %% ../nbs/30_predict.ipynb #af1f8285
 from __future__ import annotations
-import importlib, importlib.util, json, os, threading, time
+import importlib, importlib.util, json, math, os, threading, time
 from pathlib import Path
 from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 from .config import resolve, write_json, write_csv, atomic_path
-from .audio import AudioError, load_audio, AUDIO_EXTS
+from .audio import AudioError, load_audio, probe, AUDIO_EXTS
 
 # %% auto #0
-__all__ = ['MODEL_FILES', 'CURVE_HOP_S', 'DEAM_START_S', 'MAX_DECODED_SAMPLES', 'MIN_DURATION_S', 'MUSICNN_KEYS', 'INTERRUPTED',
-           'SONG_COLUMNS', 'ModelNotFound', 'find_models', 'predicts_from_audio', 'default_model', 'resolve_model',
-           'curve_times', 'decode', 'va_scale9', 'StoreVector', 'Predictor', 'combine', 'predict_file', 'error_result',
-           'expand_inputs', 'predict_files', 'results_table', 'curves_table', 'format_table', 'curve_csv',
-           'write_outputs', 'plot_trajectory', 'plot_paths', 'make_demo_model']
+__all__ = ['MODEL_FILES', 'CURVE_HOP_S', 'DEAM_START_S', 'MAX_DECODED_SAMPLES', 'MIN_DURATION_S', 'MAX_AMPLITUDE', 'MUSICNN_KEYS',
+           'INTERRUPTED', 'SONG_COLUMNS', 'ModelNotFound', 'read_config', 'find_models', 'predicts_from_audio',
+           'default_model', 'resolve_model', 'curve_times', 'decode', 'va_scale9', 'StoreVector', 'Predictor',
+           'combine', 'predict_file', 'error_result', 'expand_inputs', 'predict_files', 'results_table', 'curves_table',
+           'format_table', 'curve_csv', 'write_outputs', 'plot_trajectory', 'plot_paths', 'make_demo_model']
 
 # %% ../nbs/30_predict.ipynb #c43bba55
 class ModelNotFound(FileNotFoundError):
@@ -27,6 +27,16 @@ MODEL_FILES = ("model.keras", "model.joblib")
 
 def _is_model_dir(p: Path) -> bool:
     return p.is_dir() and (p/"config.json").is_file() and any((p/f).is_file() for f in MODEL_FILES)
+
+def read_config(model_dir) -> dict:
+    "A model folder's `config.json` as a dict; `ModelNotFound` naming the file when it cannot be read, is not JSON or not an object."
+    f = Path(model_dir)/"config.json"
+    try: cfg = json.loads(f.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ModelNotFound(f"{f} cannot be read as JSON ({type(e).__name__}: {e}): not a usable model folder; retrain it") from None
+    if not isinstance(cfg, dict):
+        raise ModelNotFound(f"{f} holds a JSON {type(cfg).__name__}, not an object: not a usable model folder; retrain it")
+    return cfg
 
 def find_models(models_dir="models") -> list[Path]:
     "Trained model folders (`config.json` + `model.keras`/`model.joblib`) directly under `models_dir`, sorted by name."
@@ -52,8 +62,8 @@ def _best_names(benchmark) -> list[str]:
 def predicts_from_audio(model_dir) -> bool:
     """Whether `mer predict` can compute this model's input from audio: not from DEAM's official openSMILE files, and for a model
     on several feature stores, each store's settings recorded at training (`features_metas`)."""
-    try: cfg = json.loads((Path(model_dir)/"config.json").read_text())
-    except (OSError, json.JSONDecodeError): return False
+    try: cfg = read_config(model_dir)
+    except ModelNotFound: return False
     feats = cfg.get("features")
     if isinstance(feats, str): return (cfg.get("features_meta") or {}).get("config", {}).get("repr") != "opensmile"
     metas = cfg.get("features_metas") or {}           # several stores: each one's settings recorded, none of them openSMILE's files
@@ -69,8 +79,8 @@ def default_model(models_dir="models", benchmark="metrics/benchmark.json") -> Pa
     for n in [*(_best_names(real) if real.is_file() else []), *_best_names(benchmark)]:
         if n in by_name and predicts_from_audio(by_name[n]): return by_name[n]
     def task(p):
-        try: return json.loads((p/"config.json").read_text()).get("task")
-        except json.JSONDecodeError: return None
+        try: return read_config(p).get("task")
+        except ModelNotFound: return None
     return next((p for p in dirs if task(p) in ("static", "dynamic")), dirs[0])
 
 def resolve_model(spec: str | os.PathLike | None = None, models_dir="models", benchmark="metrics/benchmark.json") -> Path:
@@ -79,6 +89,7 @@ def resolve_model(spec: str | os.PathLike | None = None, models_dir="models", be
     p = Path(spec)
     if not _is_model_dir(p): p = resolve(models_dir)/str(spec)    # a name; a folder given by path needs no project root
     if _is_model_dir(p):
+        read_config(p)                                 # a corrupt config.json: named as such, not as "not computable from audio"
         if not predicts_from_audio(p):
             raise ModelNotFound(f"{p.name}: its inputs cannot be computed from audio (it reads DEAM's official openSMILE "
                                 "features, or it was trained on several feature stores before their settings were recorded: "
@@ -108,17 +119,37 @@ def _register_families() -> None:
 
 MAX_DECODED_SAMPLES = 1800 * 48_000 * 2   # what 30 min of 48 kHz stereo decodes to (float32: 0.69 GB)
 MIN_DURATION_S = 0.1    # less than one 2048-sample analysis frame at 22.05 kHz: nothing to hear, so no prediction is given
+MAX_AMPLITUDE = 1e6     # float samples beyond this (120 dB above full scale) are corrupt or unscaled: their spectra overflow float32
 
 def decode(path, max_duration_s: float | None = None, max_samples: int | None = MAX_DECODED_SAMPLES) -> tuple[np.ndarray, int]:
     """Decode `path` once at its native rate: `(channels, n)` float32 and the rate (`AudioError` naming the file on bad input).
     A file whose header promises more than `max_samples` decoded values (rate x channels x seconds; the seconds capped at
     `max_duration_s` + 1) is refused before decoding (`load_audio`'s check): a tiny upload of 8-channel 384 kHz FLAC silence
-    would otherwise take gigabytes. Audio shorter than `MIN_DURATION_S` (a header with a few samples) is refused too: short
-    clips are zero-padded to the network's input, so a near-empty file would still get a confident-looking prediction."""
-    y, sr = load_audio(path, sr=None, mono=False, max_duration_s=max_duration_s, max_samples=max_samples)
+    would otherwise take gigabytes. Where the length comes from ffprobe (formats libsndfile cannot read: AAC, MP4, WMA, ...)
+    it is an estimate that a crafted file can understate (concatenated ADTS AAC: a few seconds of header, hours of audio), so
+    ffmpeg is stopped one frame past either limit and the decoded length is checked too. Audio shorter than `MIN_DURATION_S`
+    (a header with a few samples) is refused, since short clips are zero-padded to the network's input and a near-empty file
+    would still get a confident-looking prediction; so are float samples beyond `MAX_AMPLITUDE`."""
+    info = probe(path)
+    cap = None                                     # seconds ffmpeg may decode, whatever the header says
+    if info.backend != "soundfile":
+        per_s = info.sr * info.channels
+        cap = min(max_duration_s + 1.0 if max_duration_s is not None else math.inf,
+                  (max_samples + info.channels) / per_s if max_samples is not None else math.inf)
+        cap = cap if math.isfinite(cap) else None
+    y, sr = load_audio(path, sr=None, mono=False, duration=cap, max_duration_s=max_duration_s, max_samples=max_samples)
     y = y[None] if y.ndim == 1 else y
+    said = f" (its header says {info.duration_s:.1f} s)" if math.isfinite(info.duration_s) else ""
+    if max_duration_s is not None and y.shape[-1] > max_duration_s * sr:
+        raise AudioError(f"{path}: longer than max_duration_s={max_duration_s:g} s{said}")
+    if max_samples is not None and y.size > max_samples:
+        raise AudioError(f"{path}: decodes to more than {max_samples * 4 / 1e9:.2f} GB ({sr} Hz x {y.shape[0]} channels){said}; "
+                         "downmix or resample it first (e.g. ffmpeg -ac 2 -ar 44100)")
     if y.shape[-1] < MIN_DURATION_S * sr:
         raise AudioError(f"{path}: only {y.shape[-1]} samples ({y.shape[-1] / sr:.3f} s) of audio; at least {MIN_DURATION_S} s is needed")
+    peak = float(np.abs(y).max())
+    if peak > MAX_AMPLITUDE:
+        raise AudioError(f"{path}: samples reach {peak:.3g}, far beyond full scale (1.0): corrupt or unscaled float audio; rescale it")
     return y, int(sr)
 
 def va_scale9(x):
@@ -175,7 +206,7 @@ class Predictor:
     def __init__(self, model_dir, curve: bool = True, curve_window_s: float = 6.0, batch_size: int = 64, warmup: bool = True):
         self.dir = Path(model_dir)
         if not _is_model_dir(self.dir): raise ModelNotFound(f"{self.dir} is not a trained model folder (config.json + model.keras or model.joblib)")
-        self.config = cfg = json.loads((self.dir/"config.json").read_text())
+        self.config = cfg = read_config(self.dir)
         self.name = str(cfg.get("name") or self.dir.name)
         self.task, self.classes = cfg.get("task", "static"), cfg.get("classes")
         if self.task == "classes" and not self.classes: raise ValueError(f"{self.dir}/config.json: a classes model without 'classes'")
@@ -396,7 +427,12 @@ def predict_file(path, predictors, max_duration_s: float | None = None, name: st
     "Decode `path` once and predict with every predictor; raises `AudioError`/`ValueError` on bad input."
     t0 = time.perf_counter()
     x, sr = decode(path, max_duration_s)
-    r = combine([p.predict_audio(x, sr) for p in _as_list(predictors)], str(path) if name is None else name)
+    try: parts = [p.predict_audio(x, sr) for p in _as_list(predictors)]
+    except Exception as e:                         # librosa's ParameterError is no ValueError: say it is this audio's fault
+        from librosa.util.exceptions import LibrosaError
+        if isinstance(e, LibrosaError): raise ValueError(f"{path if name is None else name}: its features cannot be computed ({e})") from None
+        raise
+    r = combine(parts, str(path) if name is None else name)
     r["seconds"] = round(time.perf_counter() - t0, 4)
     return r
 

@@ -64,6 +64,12 @@ def create_app(model=None, predictors=None, models_dir="models", max_upload_mb: 
                max_concurrency: int = 2, max_queue: int = 8, queue_timeout_s: float = 30.0, tmp_dir=None) -> FastAPI:
     "The FastAPI app: `model` is a model folder or name (default: as `mer predict`), or pass loaded `predictors`."
     from mer import __version__
+    for k, v, ok, want in [("max_upload_mb", max_upload_mb, max_upload_mb > 0, "a positive number"),
+                           ("max_duration_s", max_duration_s, max_duration_s > 0, "a positive number"),
+                           ("queue_timeout_s", queue_timeout_s, queue_timeout_s > 0, "a positive number"),
+                           ("max_concurrency", max_concurrency, int(max_concurrency) == max_concurrency >= 1, "a whole number >= 1"),
+                           ("max_queue", max_queue, int(max_queue) == max_queue >= 0, "a whole number >= 0")]:
+        if not ok: raise ValueError(f"create_app: {k} must be {want}, not {v!r}")
     preds = list(predictors) if predictors is not None else [Predictor(resolve_model(m, models_dir)) for m in (model if isinstance(model, (list, tuple)) else [model])]
     if not preds: raise ValueError("create_app: no model")
     max_bytes = int(max_upload_mb * MB)
@@ -89,7 +95,8 @@ def create_app(model=None, predictors=None, models_dir="models", max_upload_mb: 
               responses={413: {"description": "upload too large or too long"}, 422: {"description": "not decodable audio"},
                          503: {"description": "busy: too many requests"}})
     async def predict(file: UploadFile = File(..., description="an audio file in any format ffmpeg decodes")) -> dict:
-        if state["waiting"] >= max_queue: raise HTTPException(503, "busy: too many requests waiting", headers={"Retry-After": "5"})
+        if state["waiting"] >= max_queue and limiter.available_tokens < 1:      # max_queue=0: refused only when no worker is free
+            raise HTTPException(503, "busy: too many requests waiting", headers={"Retry-After": "5"})
         work = Path(tempfile.mkdtemp(prefix="mer-serve-", dir=tmp_root))
         try:
             dst, n = work/"upload", 0
@@ -114,7 +121,7 @@ def create_app(model=None, predictors=None, models_dir="models", max_upload_mb: 
             state["served"] += 1
             r.pop("file", None); r["filename"] = os.path.basename(file.filename or "")[:200] or None
             return r
-        except HTTPException: state["failed"] += 1; raise
+        except Exception: state["failed"] += 1; raise          # HTTPException, or an unexpected error (a 500, counted too)
         finally:
             await file.close()
             shutil.rmtree(work, ignore_errors=True)

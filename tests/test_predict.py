@@ -34,6 +34,17 @@ def ffmpeg_mp3(wav: Path, mp3: Path) -> Path:
     subprocess.run([which_ffmpeg(), "-nostdin", "-v", "error", "-y", "-i", str(wav), "-c:a", "libmp3lame", "-b:a", "64k", str(mp3)], check=True)
     return mp3
 
+def adts_liar(d: Path, silence_s: int = 60) -> Path:
+    "ADTS AAC whose ffprobe length is an estimate from its first frames: 5 s of dense noise, then `silence_s` of sparse silence."
+    parts = []
+    for src, t, br in [("anoisesrc=r=16000:a=0.5", 5, "256k"), ("anullsrc=r=16000:cl=mono", silence_s, "8k")]:
+        parts.append(d/f"part{len(parts)}.aac")
+        subprocess.run([which_ffmpeg(), "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", src, "-t", str(t), "-ac", "1", "-c:a", "aac",
+                        "-b:a", br, "-f", "adts", str(parts[-1])], check=True)
+    out = d/"liar.aac"; out.write_bytes(b"".join(p.read_bytes() for p in parts))
+    for p in parts: p.unlink()
+    return out
+
 @pytest.fixture(scope="module")
 def bad_inputs(tmp_path_factory):
     "name -> (path, expected: 'ok' | 'error' | 'either')."
@@ -54,6 +65,8 @@ def bad_inputs(tmp_path_factory):
     sf.write(d/"8k.wav", tone(6, sr=8000), 8000); cases["8kHz"] = (d/"8k.wav", "ok")
     sf.write(d/"six.wav", tone(6, channels=6), SR); cases["6_channels"] = (d/"six.wav", "ok")
     sf.write(d/"silence.wav", np.zeros(6 * SR, np.float32), SR); cases["silence"] = (d/"silence.wav", "ok")
+    absurd = tone(6); absurd[100] = 1e30                      # a corrupt float WAV: finite, but its spectrum overflows float32
+    sf.write(d/"absurd.wav", absurd, SR, subtype="FLOAT"); cases["absurd_float"] = (d/"absurd.wav", "error")
     noise = np.clip(np.random.default_rng(1).normal(0, 2.0, 6 * SR), -1, 1).astype(np.float32)
     sf.write(d/"clipping.wav", noise, SR); cases["clipping_noise"] = (d/"clipping.wav", "ok")
     u = d/"a folder with spaces"/"ünïcödé – 音楽 (live).wav"; u.parent.mkdir(); sf.write(u, tone(5), SR); cases["unicode_spaces"] = (u, "ok")
@@ -69,7 +82,7 @@ def check_ok(r, path):
     assert len(c["valence"]) == len(c["arousal"]) == len(c["time_s"]) and np.all(np.abs(c["valence"]) <= 1)
 
 BAD_CASES = ["good", "mp3", "corrupt_mp3", "truncated_mp3", "empty", "text_as_mp3", "clip_0.3s", "near_empty", "ten_minutes", "8kHz",
-             "6_channels", "silence", "clipping_noise", "unicode_spaces"]
+             "6_channels", "silence", "absurd_float", "clipping_noise", "unicode_spaces"]
 
 @pytest.mark.parametrize("case", BAD_CASES)
 def test_bad_input(case, bad_inputs, predictor):
@@ -85,9 +98,15 @@ def test_bad_input(case, bad_inputs, predictor):
     if case == "clip_0.3s": assert r["curve"]["time_s"] == [0.3]
     if case == "empty": assert "empty" in r["error"]
     if case == "near_empty": assert "at least 0.1 s" in r["error"]
+    if case == "absurd_float": assert "far beyond full scale" in r["error"]
 
-def test_max_duration(bad_inputs, predictor):
+def test_max_duration(bad_inputs, predictor, tmp_path, capsys):
     with pytest.raises(AudioError, match="longer than"): predict_file(bad_inputs["ten_minutes"][0], predictor, max_duration_s=60)
+    if not which_ffmpeg(): return
+    liar = adts_liar(tmp_path)                                   # its header "says" ~9 s: the limit holds on what decodes
+    with pytest.raises(AudioError, match="longer than max_duration_s=30 s"): predict_file(liar, predictor, max_duration_s=30)
+    assert main(["predict", str(liar), "--model", str(predictor.dir), "--max-duration", "30", "--quiet"]) == EXIT_FAIL
+    assert "longer than max_duration_s=30 s" in capsys.readouterr().err
 
 def test_model_resolution(model_dir, tmp_path):
     assert resolve_model(model_dir) == model_dir

@@ -10,7 +10,7 @@ import httpx
 
 from mer.predict import Predictor
 from mer.serve import create_app, ServerThread
-from test_predict import demo_model_dir, tone, SR, ROOT
+from test_predict import demo_model_dir, tone, adts_liar, SR, ROOT
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory): return demo_model_dir(tmp_path_factory)
@@ -80,6 +80,28 @@ def test_too_long(server, spool):
     r = post(server, "long.flac", buf.getvalue())
     assert r.status_code == 413 and "longer than" in r.json()["detail"]
     assert list(spool.iterdir()) == []
+
+def test_header_understating_its_length(server, spool, tmp_path):
+    "ADTS AAC whose header 'says' ~9 s and holds 65 s: refused as too long (413) on what decodes, not on the header's word."
+    from mer.audio import which_ffmpeg
+    if not which_ffmpeg(): pytest.skip("ffmpeg not installed")
+    r = post(server, "liar.aac", adts_liar(tmp_path).read_bytes())
+    assert r.status_code == 413 and "longer than max_duration_s=30 s" in r.json()["detail"], r.text
+    assert list(spool.iterdir()) == []
+
+def test_absurd_samples_are_a_client_error(server, spool, tmp_path):
+    "A float WAV with a 1e30 sample: 422 naming the problem (it was a 500 when librosa's error reached the server), counted as failed."
+    y = tone(4); y[100] = 1e30; sf.write(tmp_path/"absurd.wav", y, SR, subtype="FLOAT")
+    failed = httpx.get(server.url + "/health").json()["failed"]
+    r = post(server, "absurd.wav", (tmp_path/"absurd.wav").read_bytes())
+    assert r.status_code == 422 and "far beyond full scale" in r.json()["detail"], r.text
+    assert httpx.get(server.url + "/health").json()["failed"] == failed + 1
+
+def test_no_queue(model_dir, wav_bytes, spool):
+    "`max_queue=0`: nothing waits, but a request that finds a free worker is served (it used to be refused always)."
+    app = create_app(predictors=[Predictor(model_dir, warmup=False)], tmp_dir=spool, max_queue=0, max_concurrency=1)
+    with ServerThread(app) as srv: assert post(srv, "c.wav", wav_bytes).status_code == 200
+    with pytest.raises(ValueError, match="max_queue must be a whole number >= 0"): create_app(predictors=[object()], max_queue=-1)
 
 def test_oversized_upload(server, spool):
     r = post(server, "big.wav", b"\0" * (3 << 20))                  # Content-Length over the limit: refused before reading
