@@ -16,7 +16,7 @@ SR = 22050
 def demo_model_dir(factory) -> Path:
     "One tiny trained model per test session (shared by test_predict and test_serve)."
     d = factory.getbasetemp()/"mer_demo_model"/"demo_cnn"
-    if not (d/"config.json").is_file(): make_demo_model(d)
+    if not (d/"config.json").is_file(): make_demo_model(d, work=d.parent/"work")     # work/DEAM: the songs it was trained on
     return d
 
 @pytest.fixture(scope="module")
@@ -107,6 +107,21 @@ def test_max_duration(bad_inputs, predictor, tmp_path, capsys):
     with pytest.raises(AudioError, match="longer than max_duration_s=30 s"): predict_file(liar, predictor, max_duration_s=30)
     assert main(["predict", str(liar), "--model", str(predictor.dir), "--max-duration", "30", "--quiet"]) == EXIT_FAIL
     assert "longer than max_duration_s=30 s" in capsys.readouterr().err
+
+def test_no_train_serve_skew(model_dir):
+    """`mer predict` on a held-out song's audio gives the prediction its training run recorded for it (`predictions.csv`):
+    decoding, resampling, the log-mel, the crops and their mean are computed as in training, not merely alike."""
+    from mer.data.deam import load_deam
+    import pandas as pd
+    audio = load_deam(model_dir.parent/"work"/"DEAM").audio
+    paths = dict(zip(audio.song_id.astype(str), audio.path))
+    pr = pd.read_csv(model_dir/"predictions.csv", dtype={"song_id": str})
+    tested = pr[pr.tested.astype(bool)]
+    assert len(tested) >= 2 and tested.valence_pred.abs().max() < 1          # unclipped, so comparable with mer predict's output
+    res = predict_files([paths[s] for s in tested.song_id], Predictor(model_dir))
+    assert [r["status"] for r in res] == ["ok"] * len(tested), res
+    got = np.array([[r["valence"], r["arousal"]] for r in res])
+    np.testing.assert_allclose(got, tested[["valence_pred", "arousal_pred"]].to_numpy(), rtol=1e-4, atol=1e-7)
 
 def test_model_resolution(model_dir, tmp_path):
     assert resolve_model(model_dir) == model_dir
