@@ -45,7 +45,7 @@ repro-real: setup  ## the real-data experiments (4Q, DEAM) on ../shared/data or 
 	$(BIN)/dvc repro real/dvc.yaml $(REPRO_ARGS)
 	$(BIN)/dvc metrics show
 
-check-clean:  ## nbdev_clean + nbdev_export must leave git clean
+check-clean: venv  ## nbdev_clean + nbdev_export must leave git clean
 	$(BIN)/nbdev_clean
 	$(BIN)/nbdev_export
 	@if [ -n "$$(git status --porcelain -- nbs mer)" ]; then echo "nbdev_clean/nbdev_export changed files: notebooks and library drifted" >&2; git status --porcelain -- nbs mer >&2; git diff --stat -- nbs mer >&2; exit 1; fi
@@ -62,7 +62,7 @@ test-slow: setup  ## also the slow notebook cells (tiny overfit checks)
 docs: setup  ## build the docs site offline into _docs/ (nbdev_proc_nbs + MkDocs; Quarto cannot be installed here)
 	$(BIN)/python tools/build_docs.py
 
-readme:  ## regenerate README.md from nbs/index.ipynb
+readme: venv  ## regenerate README.md from nbs/index.ipynb
 	$(BIN)/python tools/make_readme.py
 
 lab: setup  ## JupyterLab on the project kernel
@@ -91,5 +91,6 @@ bench-seeds: setup  ## seed spread: SEEDS_MODELS retrained with train.seed 0-4 (
 
 bench-predict: setup  ## speed and quadrant F1 of `mer predict` beside VibeNet (own venv) on 120 4Q clips; then the figures notebook
 	$(PY) bench/predict.py --limit $${LIMIT:-120} --out reports/bench_predict.json
+	mkdir -p bench/results && cp reports/bench_predict.json bench/results/bench_predict.json  # commit it: the docs render it on any clone
 	mkdir -p reports/results && $(BIN)/papermill nbs/results/bench_predict.ipynb reports/results/bench_predict.ipynb -k python3 --no-progress-bar
 .PHONY: bench-predict

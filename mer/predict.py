@@ -95,9 +95,20 @@ def resolve_model(spec: str | os.PathLike | None = None, models_dir="models", be
                                 "features, or it was trained on several feature stores before their settings were recorded: "
                                 "retrain it); pick a model trained on audio features")
         return p
-    have = ", ".join(p.name for p in find_models(models_dir)) or "none: run `make repro` first"
+    hint = _how_to_train(str(spec))
+    have = ", ".join(p.name for p in find_models(models_dir)) or ("none" if hint else "none: run `make repro` first")
     raise ModelNotFound(f"{str(spec)!r} is not a trained model folder (config.json + model.keras or model.joblib); "
-                        f"models under {resolve(models_dir)}: {have}")
+                        f"models under {resolve(models_dir)}: {have}{hint}")
+
+def _how_to_train(name: str) -> str:
+    "Which make target trains the params.yaml entry `name` (empty outside a project, or for a name it does not list)."
+    try:
+        from mer.config import load_params, get
+        P = load_params()
+    except (OSError, ValueError): return ""                     # no project root / params.yaml here, or an unreadable one
+    for sec, how in (("real.models", "`make repro-real` (real data)"), ("models", "`make repro` (synthetic default)")):
+        if name in (get(P, sec, None) or {}): return f"; {name} is a {sec} entry of params.yaml, trained by {how}"
+    return ""
 
 # %% ../nbs/30_predict.ipynb #3334b299
 CURVE_HOP_S, DEAM_START_S = 0.5, 15.0
