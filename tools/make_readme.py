@@ -24,7 +24,7 @@ def results_md() -> str:
     if not p.exists(): return "_Run `make repro` to produce the benchmark; its best results appear here._\n"
     b = json.loads(p.read_text())
     head = ("Produced by `make repro-real` (profile " if p == real else "Produced by `make repro` (SYNTHETIC default, profile ")
-    lines = [head + f"`{b.get('profile', '?')}`; {b.get('n_models', '?')} models; full tables on the docs' Benchmark pages):", ""]
+    lines = [head + f"`{b.get('profile', '?')}`; {b.get('n_models', '?')} models; full tables on the docs' Benchmark pages, which a clone that has not run it builds from the committed metrics, figures aside):", ""]
     lines += _table(b) + targets_md(b)
     note = b.get("note", "")
     return "\n".join(lines) + ("\n\n" + note if note else "") + "\n" + times_md(b) + curves_md(b) + data_md(b) + gpu_md()
