@@ -10,7 +10,7 @@ show them.
 Usage: python tools/build_docs.py [--skip-proc]
 """
 from __future__ import annotations
-import argparse, json, re, shutil, subprocess, sys
+import argparse, json, os, re, shutil, subprocess, sys
 from pathlib import Path
 import yaml
 
@@ -63,7 +63,8 @@ def _execute_page(name: str, work: Path, *params: str, source: str = "") -> Path
     if that fails."""
     out = work / f"{name}.ipynb"
     r = subprocess.run([str(Path(sys.executable).with_name("papermill")), str(ROOT / "nbs" / "results" / f"{name}.ipynb"), str(out),
-                        "-k", "python3", "--no-progress-bar", *params], cwd=ROOT, capture_output=True, text=True)
+                        "-k", "python3", "--no-progress-bar", *params], cwd=ROOT, capture_output=True, text=True,
+                       env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})     # TensorFlow's start-up log is not page content
     if r.returncode != 0:
         print(f"warning: could not execute the {name} page{source}:\n{r.stderr[-2000:]}", file=sys.stderr)
         return None
