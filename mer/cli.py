@@ -82,7 +82,7 @@ def _output_problem(paths: list, json_path=None, csv_path=None, plot_dir=None) -
         q = Path(o)
         if (r := q.resolve()) in seen: return f"{seen[r]} and {o} are the same path: give each output its own"
         seen[r] = o
-        if q.resolve() in srcs: return f"{o} is one of the input files: choose another output path (sources are never overwritten)"
+        if r in srcs: return f"{o} is one of the input files: choose another output path (sources are never overwritten)"
         if kind == "file" and q.is_dir(): return f"{o} is a folder, not a file"
         if kind == "folder" and q.exists() and not q.is_dir(): return f"{o} exists and is not a folder"
         d = q if kind == "folder" else q.parent

@@ -62,8 +62,11 @@ def _best_names(benchmark) -> list[str]:
 def predicts_from_audio(model_dir) -> bool:
     """Whether `mer predict` can compute this model's input from audio: not from DEAM's official openSMILE files, and for a model
     on several feature stores, each store's settings recorded at training (`features_metas`)."""
-    try: cfg = read_config(model_dir)
+    try: return _from_audio(read_config(model_dir))
     except ModelNotFound: return False
+
+def _from_audio(cfg: dict) -> bool:
+    "`predicts_from_audio` on a config already read."
     feats = cfg.get("features")
     if isinstance(feats, str): return (cfg.get("features_meta") or {}).get("config", {}).get("repr") != "opensmile"
     metas = cfg.get("features_metas") or {}           # several stores: each one's settings recorded, none of them openSMILE's files
@@ -89,8 +92,7 @@ def resolve_model(spec: str | os.PathLike | None = None, models_dir="models", be
     p = Path(spec)
     if not _is_model_dir(p): p = resolve(models_dir)/str(spec)    # a name; a folder given by path needs no project root
     if _is_model_dir(p):
-        read_config(p)                                 # a corrupt config.json: named as such, not as "not computable from audio"
-        if not predicts_from_audio(p):
+        if not _from_audio(read_config(p)):           # a corrupt config.json is named as such, not as "not computable from audio"
             raise ModelNotFound(f"{p.name}: its inputs cannot be computed from audio (it reads DEAM's official openSMILE "
                                 "features, or it was trained on several feature stores before their settings were recorded: "
                                 "retrain it); pick a model trained on audio features")
