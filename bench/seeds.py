@@ -69,6 +69,7 @@ def main(argv=None) -> int:
     if len(set(a.seeds)) < 2: raise SystemExit("give at least two different seeds")
     from mer.config import load_params, resolve, write_json
     from mer.pipeline import train_from_params
+    from mer.results import METRICS_DIRS
     P = load_params()
     real = (P.get("real") or {}).get("models") or {}
     for n in a.names:
@@ -80,7 +81,7 @@ def main(argv=None) -> int:
     entries = {e["name"]: e for e in doc.get("entries", [])}
     for name in a.names:
         section = "models" if name in (P.get("models") or {}) else "real.models"
-        mfile = resolve(f"{'metrics/models' if section == 'models' else 'metrics/real'}/{name}.json")
+        mfile = resolve(METRICS_DIRS[section])/f"{name}.json"
         committed = json.loads(mfile.read_text()) if mfile.is_file() else {}
         runs = []
         for s in a.seeds:
