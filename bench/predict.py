@@ -62,6 +62,22 @@ def run_vibenet(py: Path, paths: list[str], repeats: int) -> dict:
         res = json.loads(out.read_text()); res["wall_s"] = time.perf_counter() - t0
         return res
 
+def _shown(p: Path) -> str:
+    "A path as the report shows it: relative to the project when inside it (a committed report carries no local path)."
+    p = Path(p).resolve()
+    try: return str(p.relative_to(ROOT))
+    except ValueError: return p.name
+
+def model_facts(mdir: Path) -> dict:
+    "What the timed model is and what it was trained on (its config.json and metrics.json), for the report."
+    cfg, m = {}, {}
+    for name, into in (("config.json", cfg), ("metrics.json", m)):
+        try: into.update(json.loads((Path(mdir)/name).read_text()))
+        except (OSError, ValueError): pass
+    feats = cfg.get("features")
+    return {"name": Path(mdir).name, "model": cfg.get("model"), "task": cfg.get("task"), "dataset": cfg.get("dataset"),
+            "features": "+".join(feats) if isinstance(feats, list) else feats, "n_songs": m.get("n_songs")}
+
 def fitted_f1(v: np.ndarray, a: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int = 5, seed: int = 0) -> tuple[float, np.ndarray]:
     "Quadrant macro-F1 with the valence/arousal thresholds fitted on training folds (artist-grouped), pooled over held-out folds."
     from sklearn.model_selection import GroupKFold
@@ -140,7 +156,7 @@ def main(argv=None) -> int:
     print("latency_s: one 30-s clip after load, decode included (median); s_per_clip: folder throughput; macro_f1_fitted: thresholds "
           "fitted on training folds (artist-grouped 5-fold); macro_f1_zero: fixed thresholds (0 for ours, 0.5 for VibeNet)")
     write_json(resolve(a.out), {"rows": rows, "n_clips": len(paths), "cpu_count": os.cpu_count(), "note": note, "vibenet_note": vib_note,
-                                "model_dir": str(mdir), "target_s_per_clip": 0.2})
+                                "model_dir": _shown(mdir), "model": model_facts(mdir), "target_s_per_clip": 0.2})
     print(f"wrote {a.out}", file=sys.stderr)
     return 0
 

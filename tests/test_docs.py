@@ -83,3 +83,11 @@ def test_seed_spread_page_shows_the_committed_runs():
     for e in B["entries"]:
         assert e["name"] in html, e["name"]                            # every entry of the committed run is tabulated
     assert B["machine"]["cpu"] in html
+
+def test_prediction_speed_page_shows_the_committed_run():
+    "The Prediction speed page renders the committed run of bench/predict.py (bench/results/bench_predict.json) on any clone."
+    html, B = _bench_page("bench_predict", "Prediction speed beside VibeNet")
+    for r in B["rows"]:
+        assert r["system"] in html and f"{r['s_per_clip']:.3f}" in html, r["system"]   # each system's throughput, as committed
+    assert f"model `{B['model']['name']}`" not in html and B["model"]["name"] in html      # rendered as code, named
+    assert not B["model_dir"].startswith("/"), "a committed report carries no local path"
