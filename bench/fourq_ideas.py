@@ -21,16 +21,15 @@ STORES = ["musicnn", "musicnn_mtt", "vgg_msd", "vgg_mtt"]
 AROUSAL_HIGH, VALENCE_HIGH = {"Q1", "Q2"}, {"Q1", "Q4"}
 
 def linear_search(X, y, groups, grid: list[float], seed: int = 0):
-    "The headline's estimator: scale -> clip to +-5 SD -> logistic regression, C by artist-grouped inner CV (macro-F1)."
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import StandardScaler, FunctionTransformer
-    from sklearn.linear_model import LogisticRegression
-    from mer.models.embedding import clip_z
-    from mer.models.deck import DeckSearchCV, make_cv
-    pipe = Pipeline([("scale", StandardScaler()), ("clip", FunctionTransformer(clip_z)), ("model", LogisticRegression(max_iter=2000))])
+    """The headline's estimator (registry `embedding_linear`: scale -> clip to +-5 SD -> logistic regression), C by
+    artist-grouped inner CV as the pipeline sets it (`mer.train.fit_sklearn`), fitted on `X`, `y`."""
+    from mer.models.registry import build, head
     n_groups = len(np.unique(groups))
-    return DeckSearchCV(pipe, {"model__C": list(grid)}, cv=make_cv(f"group{min(5, n_groups)}", True, seed),
-                        scoring="f1_macro").fit(X, y, groups=groups)
+    est = build("embedding_linear", head("classes", len(np.unique(y))), grid={"model__C": list(grid)},
+                cv=f"group{min(5, n_groups)}", seed=seed)
+    return est.fit(X, y, groups=groups)
+
+def _log(p: np.ndarray) -> np.ndarray: return np.log(p + 1e-9)
 
 def av_probs(p_arousal: np.ndarray, p_valence: np.ndarray, classes) -> np.ndarray:
     "Quadrant probabilities from P(arousal high) and P(valence high), taken as independent."
@@ -59,12 +58,12 @@ def run(X: dict, patches: np.ndarray | None, Y, groups, folds, grid, ideas) -> d
             pv = linear_search(Xall[tr], yv, groups[tr], grid).predict_proba(Xall[te])[:, 1]
             pq = av_probs(pa, pv, cl)
             put("av_only", te, cl[pq.argmax(1)]); put("av_plus_4class", te, cl[(p4 + pq).argmax(1)])
-            put("av_times_4class", te, cl[(np.log(p4 + 1e-9) + np.log(pq + 1e-9)).argmax(1)])
+            put("av_times_4class", te, cl[(_log(p4) + _log(pq)).argmax(1)])
         if "patch" in ideas and patches is not None:
             n, T, D = patches.shape
             Xp, present = patches[tr].reshape(-1, D), np.any(patches[tr] != 0, 2).reshape(-1)
             gs = linear_search(Xp[present], np.repeat(Y[tr], T)[present], np.repeat(groups[tr], T)[present], grid)
-            lp = np.log(gs.predict_proba(patches[te].reshape(-1, D)) + 1e-9).reshape(te.sum(), T, -1)
+            lp = _log(gs.predict_proba(patches[te].reshape(-1, D))).reshape(te.sum(), T, -1)
             put("patch", te, np.array(gs.classes_)[clip_logprob(lp, np.any(patches[te] != 0, 2)).argmax(1)])
         if "late" in ideas:
             probs = []
@@ -72,7 +71,7 @@ def run(X: dict, patches: np.ndarray | None, Y, groups, folds, grid, ideas) -> d
                 gs = linear_search(X[k][tr], Y[tr], groups[tr], grid); p = gs.predict_proba(X[k][te]); probs.append(p)
                 put(f"alone_{k}", te, cl[p.argmax(1)])
             put("late_mean_prob", te, cl[np.mean(probs, 0).argmax(1)])
-            put("late_mean_logprob", te, cl[np.mean(np.log(np.array(probs) + 1e-9), 0).argmax(1)])
+            put("late_mean_logprob", te, cl[np.mean(_log(np.array(probs)), 0).argmax(1)])
         print(f"fold {f}: {time.time() - t0:.0f} s", flush=True)
     return {k: float(f1_score(Y, v.astype(str), average="macro")) for k, v in out.items()}
 

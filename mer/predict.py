@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
-from .config import resolve, write_json, write_csv, atomic_path
+from .config import resolve, write_json, write_csv, atomic_path, load_params, get
 from .audio import AudioError, load_audio, probe, AUDIO_EXTS
 
 # %% auto #0
@@ -104,9 +104,7 @@ def resolve_model(spec: str | os.PathLike | None = None, models_dir="models", be
 
 def _how_to_train(name: str) -> str:
     "Which make target trains the params.yaml entry `name` (empty outside a project, or for a name it does not list)."
-    try:
-        from mer.config import load_params, get
-        P = load_params()
+    try: P = load_params()
     except (OSError, ValueError): return ""                     # no project root / params.yaml here, or an unreadable one
     for sec, how in (("real.models", "`make repro-real` (real data)"), ("models", "`make repro` (synthetic default)")):
         if name in (get(P, sec, None) or {}): return f"; {name} is a {sec} entry of params.yaml, trained by {how}"
