@@ -7,7 +7,9 @@ Reads the four tagger stores of `fourq_fusion4_linear` (features/fourq/{musicnn,
 `make repro-real`) and uses its outer folds (data/splits/fourq.csv), artist-grouped inner folds and C grid, so the
 `base` row reproduces the headline. Ideas: `av` (valence and arousal as two binary logistic regressions, alone and combined
 with the 4-class one), `patch` (every 3-s patch a training example, log-probabilities averaged per clip), `late` (one
-logistic regression per tagger, probabilities averaged). Prints pooled out-of-fold macro-F1 per idea; writes a JSON report.
+logistic regression per tagger, probabilities averaged), `lda` (shrinkage linear discriminant analysis, Ledoit-Wolf, on
+the same standardised and clipped vectors: no strength to search), `power` (signed square roots of the pooled vectors
+before the headline's estimator). Prints pooled out-of-fold macro-F1 per idea; writes a JSON report.
 Exploration only: nothing here is a DVC stage or a params entry.
 """
 from __future__ import annotations
@@ -28,6 +30,16 @@ def linear_search(X, y, groups, grid: list[float], seed: int = 0):
     est = build("embedding_linear", head("classes", len(np.unique(y))), grid={"model__C": list(grid)},
                 cv=f"group{min(5, n_groups)}", seed=seed)
     return est.fit(X, y, groups=groups)
+
+def lda_fit(X, y):
+    "Standardise -> clip to +-5 SD (as `embedding_linear`) -> shrinkage LDA (`solver='lsqr', shrinkage='auto'`: Ledoit-Wolf)."
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+    from mer.models.embedding import clip_z
+    return make_pipeline(StandardScaler(), FunctionTransformer(clip_z), LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto")).fit(X, y)
+
+def signed_sqrt(X: np.ndarray) -> np.ndarray: return np.sign(X) * np.sqrt(np.abs(X))
 
 def _log(p: np.ndarray) -> np.ndarray: return np.log(p + 1e-9)
 
@@ -72,15 +84,22 @@ def run(X: dict, patches: np.ndarray | None, Y, groups, folds, grid, ideas) -> d
                 put(f"alone_{k}", te, cl[p.argmax(1)])
             put("late_mean_prob", te, cl[np.mean(probs, 0).argmax(1)])
             put("late_mean_logprob", te, cl[np.mean(_log(np.array(probs)), 0).argmax(1)])
+        if "lda" in ideas:
+            m = lda_fit(Xall[tr], Y[tr]); put("lda", te, m.predict(Xall[te]))
+            put("lda_plus_base", te, cl[(p4 + m.predict_proba(Xall[te])[:, [list(m.classes_).index(c) for c in cl]]).argmax(1)])
+        if "power" in ideas:
+            Xs = signed_sqrt(Xall)
+            put("power", te, linear_search(Xs[tr], Y[tr], groups[tr], grid).predict(Xs[te]))
         print(f"fold {f}: {time.time() - t0:.0f} s", flush=True)
     return {k: float(f1_score(Y, v.astype(str), average="macro")) for k, v in out.items()}
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--ideas", default="av,patch,late"); ap.add_argument("--out", default="reports/fourq_ideas.json")
+    ap.add_argument("--ideas", default="av,patch,late,lda,power"); ap.add_argument("--out", default="reports/fourq_ideas.json")
     a = ap.parse_args(argv)
     ideas = {s.strip() for s in a.ideas.split(",") if s.strip()}
-    if ideas - {"av", "patch", "late"}: raise SystemExit(f"unknown ideas {sorted(ideas - {'av', 'patch', 'late'})}: use av, patch, late")
+    known = {"av", "patch", "late", "lda", "power"}
+    if ideas - known: raise SystemExit(f"unknown ideas {sorted(ideas - known)}: use {', '.join(sorted(known))}")
     from mer.config import load_params, resolve, write_json
     from mer.pipeline import entry_task, _store
     P = load_params(); entry = P["real"]["models"]["fourq_fusion4_linear"]

@@ -23,7 +23,10 @@ def test_every_idea_scores_a_separable_problem():
     X = {"a": np.c_[va, rng.normal(size=(120, 3))] + 0.3 * rng.normal(size=(120, 5)), "b": rng.normal(size=(120, 4))}
     patches = np.repeat(X["a"][:, None, :], 3, 1) + 0.1 * rng.normal(size=(120, 3, 5)); patches[:5, 2] = 0   # short clips
     folds = np.arange(120) // 2 % 3
-    res = fi.run(X, patches, q, groups, folds, [0.1, 1.0], {"av", "patch", "late"})
+    res = fi.run(X, patches, q, groups, folds, [0.1, 1.0], {"av", "patch", "late", "lda", "power"})
     assert set(res) == {"base", "av_only", "av_plus_4class", "av_times_4class", "patch", "alone_a", "alone_b",
-                        "late_mean_prob", "late_mean_logprob"}
+                        "late_mean_prob", "late_mean_logprob", "lda", "lda_plus_base", "power"}
     assert min(res[k] for k in res if k != "alone_b") > 0.9 and res["alone_b"] < 0.5   # the noise store alone is near chance
+
+def test_signed_sqrt_keeps_sign_and_order():
+    np.testing.assert_allclose(fi.signed_sqrt(np.array([-4.0, 0.0, 0.25, 9.0])), [-2.0, 0.0, 0.5, 3.0])
