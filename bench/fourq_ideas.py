@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 STORES = ["musicnn", "musicnn_mtt", "vgg_msd", "vgg_mtt"]
 AROUSAL_HIGH, VALENCE_HIGH = {"Q1", "Q2"}, {"Q1", "Q4"}
+IDEAS = ("av", "patch", "late", "lda", "power")
 
 def linear_search(X, y, groups, grid: list[float], seed: int = 0):
     """The headline's estimator (registry `embedding_linear`: scale -> clip to +-5 SD -> logistic regression), C by
@@ -32,12 +33,12 @@ def linear_search(X, y, groups, grid: list[float], seed: int = 0):
     return est.fit(X, y, groups=groups)
 
 def lda_fit(X, y):
-    "Standardise -> clip to +-5 SD (as `embedding_linear`) -> shrinkage LDA (`solver='lsqr', shrinkage='auto'`: Ledoit-Wolf)."
+    """The headline's pipeline (registry `embedding_linear`: scale -> clip to +-5 SD) with shrinkage LDA in place of the
+    logistic regression (`solver='lsqr', shrinkage='auto'`: Ledoit-Wolf; no strength to search), fitted on `X`, `y`."""
     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import FunctionTransformer, StandardScaler
-    from mer.models.embedding import clip_z
-    return make_pipeline(StandardScaler(), FunctionTransformer(clip_z), LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto")).fit(X, y)
+    from mer.models.registry import build, head
+    pipe = build("embedding_linear", head("classes", len(np.unique(y))), C=1.0)     # C given: the pipeline, no search
+    return pipe.set_params(model=LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto")).fit(X, y)
 
 def signed_sqrt(X: np.ndarray) -> np.ndarray: return np.sign(X) * np.sqrt(np.abs(X))
 
@@ -58,6 +59,7 @@ def run(X: dict, patches: np.ndarray | None, Y, groups, folds, grid, ideas) -> d
     from sklearn.metrics import f1_score
     keys = list(X)
     Xall = np.concatenate([X[k] for k in keys], 1)
+    Xs = signed_sqrt(Xall) if "power" in ideas else None
     out: dict[str, np.ndarray] = {}
     def put(name, te, pred): out.setdefault(name, np.empty(len(Y), object))[te] = pred
     for f in np.unique(folds):
@@ -87,19 +89,17 @@ def run(X: dict, patches: np.ndarray | None, Y, groups, folds, grid, ideas) -> d
         if "lda" in ideas:
             m = lda_fit(Xall[tr], Y[tr]); put("lda", te, m.predict(Xall[te]))
             put("lda_plus_base", te, cl[(p4 + m.predict_proba(Xall[te])[:, [list(m.classes_).index(c) for c in cl]]).argmax(1)])
-        if "power" in ideas:
-            Xs = signed_sqrt(Xall)
+        if Xs is not None:
             put("power", te, linear_search(Xs[tr], Y[tr], groups[tr], grid).predict(Xs[te]))
         print(f"fold {f}: {time.time() - t0:.0f} s", flush=True)
     return {k: float(f1_score(Y, v.astype(str), average="macro")) for k, v in out.items()}
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--ideas", default="av,patch,late,lda,power"); ap.add_argument("--out", default="reports/fourq_ideas.json")
+    ap.add_argument("--ideas", default=",".join(IDEAS)); ap.add_argument("--out", default="reports/fourq_ideas.json")
     a = ap.parse_args(argv)
     ideas = {s.strip() for s in a.ideas.split(",") if s.strip()}
-    known = {"av", "patch", "late", "lda", "power"}
-    if ideas - known: raise SystemExit(f"unknown ideas {sorted(ideas - known)}: use {', '.join(sorted(known))}")
+    if ideas - set(IDEAS): raise SystemExit(f"unknown ideas {sorted(ideas - set(IDEAS))}: use {', '.join(IDEAS)}")
     from mer.config import load_params, resolve, write_json
     from mer.pipeline import entry_task, _store
     P = load_params(); entry = P["real"]["models"]["fourq_fusion4_linear"]
