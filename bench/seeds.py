@@ -69,7 +69,7 @@ def main(argv=None) -> int:
     if len(set(a.seeds)) < 2: raise SystemExit("give at least two different seeds")
     from mer.config import load_params, resolve, write_json
     from mer.pipeline import train_from_params
-    from mer.results import METRICS_DIRS
+    from mer.pipeline import METRICS_DIRS
     P = load_params()
     real = (P.get("real") or {}).get("models") or {}
     for n in a.names:

@@ -4,9 +4,9 @@
 
 # %% ../nbs/05_audio.ipynb #fdcca6c3
 from __future__ import annotations
-import json, math, os, shutil, subprocess
+import json, math, os, shutil, struct, subprocess
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -24,13 +24,15 @@ class AudioError(ValueError):
 
 @dataclass(frozen=True)
 class AudioInfo:
-    "What the header says: sample rate, channel count, frames, duration and container format."
+    """What the header says: sample rate, channel count, frames, duration and container format; `estimated`: the length is
+    a guess from the bitrate and the file size (an MP3 without a Xing/VBRI frame count), which may be off either way."""
     sr: int
     channels: int
     frames: int
     duration_s: float
     format: str
     backend: str = "soundfile"
+    estimated: bool = False
 
 def which_ffmpeg(tool: str = "ffmpeg") -> str | None:
     "Path of `ffmpeg`/`ffprobe` (`$MER_FFMPEG` / `$MER_FFPROBE` override), or `None` if not installed."
@@ -82,30 +84,80 @@ def _ffprobe(p: Path) -> AudioInfo:
     frames = int(round(dur * sr)) if math.isfinite(dur) else -1
     return AudioInfo(sr, ch, frames, dur, str(j.get("format", {}).get("format_name", "?")), "ffmpeg")
 
+_TRUNC_FRAC, _TRUNC_S = 0.10, 0.5   # tolerated shortfall between the header's length and what decodes
+
+def _short(promised: float, have: float) -> bool:
+    "`have` falls short of `promised` (seconds) by more than both tolerances."
+    return promised - have > _TRUNC_FRAC * promised and promised - have > _TRUNC_S
+
+def _wav_promised_frames(p: Path, max_chunks: int = 64) -> int | None:
+    """Frames a RIFF WAVE file's `data` chunk header promises; `None` if it is no plain RIFF WAVE or the size field says
+    'unknown' (0 or 0xFFFFFFFF, written by streaming encoders). libsndfile reports what the file holds, silently shortened."""
+    with open(p, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE": return None
+        align = None
+        for _ in range(max_chunks):
+            c = f.read(8)
+            if len(c) < 8: return None
+            cid, size = c[:4], struct.unpack("<I", c[4:])[0]
+            if cid == b"data": return size // align if align and size not in (0, 0xFFFFFFFF) else None
+            body = f.read(min(size, 16)) if cid == b"fmt " else b""
+            if len(body) >= 14: align = struct.unpack("<H", body[12:14])[0]
+            f.seek(size - len(body) + (size & 1), 1)
+    return None
+
+def _mp3_header(p: Path):
+    "mutagen's reading of an MP3's first frame and Xing/VBRI header (under a millisecond), or `None`."
+    from mutagen.mp3 import MP3
+    try: return MP3(str(p)).info
+    except Exception: return None
+
+def _mp3_holds_more(p: Path, info: AudioInfo, m=None) -> bool:
+    """Its bytes hold clearly more audio, at the header's average bitrate, than libsndfile's frame count (ffprobe, which
+    confirms, takes ~0.14 s a call on 2 CPUs: too slow for every MP3)."""
+    m = m if m is not None else _mp3_header(p)
+    return m is not None and bool(m.bitrate) and _short((p.stat().st_size - m.frame_offset) * 8 / m.bitrate, info.duration_s)
+
 def probe(path) -> AudioInfo:
-    "Header info of an audio file (`sr, channels, frames, duration_s, format, backend`); `AudioError` if it is not audio."
+    """Header info of an audio file (`sr, channels, frames, duration_s, format, backend`); `AudioError` if it is not audio.
+    A WAV whose `data` chunk promises more than the file holds is refused as truncated (libsndfile would shorten it silently).
+    An MP3 that ffprobe finds longer than libsndfile's frame count (MP3s joined with `cat`: libsndfile stops at the first
+    file's Xing frame count) gets ffprobe's info, so that ffmpeg decodes all of it; its length, like that of an MP3 without a
+    Xing/VBRI frame count (guessed from the first frame's bitrate), is marked `estimated`."""
     p = _check_file(path)
     try:
         i = sf.info(str(p))
         if i.samplerate <= 0 or i.channels <= 0: raise AudioError(f"{p}: header has sample rate {i.samplerate}, {i.channels} channels")
-        return AudioInfo(int(i.samplerate), int(i.channels), int(i.frames), float(i.frames) / i.samplerate, str(i.format), "soundfile")
+        info = AudioInfo(int(i.samplerate), int(i.channels), int(i.frames), float(i.frames) / i.samplerate, str(i.format), "soundfile")
     except AudioError: raise
     except Exception as e: first = _sf_reason(e)
+    else:
+        if info.format in ("WAV", "WAVEX"):
+            n = _wav_promised_frames(p)
+            if n is not None and _short(n / info.sr, info.duration_s):
+                raise AudioError(f"{p}: truncated WAV: its header promises {n / info.sr:.2f} s but the file holds {info.duration_s:.2f} s")
+        if info.format == "MP3":
+            from mutagen.mp3 import BitrateMode
+            m = _mp3_header(p)
+            if m is None or m.bitrate_mode == BitrateMode.UNKNOWN: info = replace(info, estimated=True)
+            if which_ffmpeg("ffprobe") is not None and _mp3_holds_more(p, info, m):
+                try: ff = _ffprobe(p)
+                except AudioError: return info
+                if math.isfinite(ff.duration_s) and _short(ff.duration_s, info.duration_s): return replace(ff, estimated=True)
+        return info
     if which_ffmpeg("ffprobe") is None:
         raise AudioError(f"{p}: not a readable audio file (soundfile: {first}; install ffmpeg to try other formats)")
     try: return _ffprobe(p)
     except AudioError as e: raise AudioError(f"{e} [soundfile: {first}]") from None
 
 # %% ../nbs/05_audio.ipynb #2c4978cf
-_TRUNC_FRAC, _TRUNC_S = 0.10, 0.5   # tolerated shortfall between the header's length and what decodes
-
 def _check_decoded(p: Path, y: np.ndarray, sr: int, expected: int | None) -> None:
     "Zero samples, truncation against the header's promise, NaN/inf."
     n = y.shape[-1]
     if n == 0: raise AudioError(f"{p}: decodes to zero samples")
     if expected is not None and expected > 0:
-        short = expected - n
-        if short > _TRUNC_FRAC * expected and short > _TRUNC_S * sr:
+        if _short(expected / sr, n / sr):
             raise AudioError(f"{p}: truncated or corrupt: the header promises {expected / sr:.2f} s but only {n / sr:.2f} s decode")
     bad = ~np.isfinite(y)
     if bad.any(): raise AudioError(f"{p}: contains {int(bad.sum())} non-finite (NaN/inf) samples")
@@ -148,37 +200,47 @@ def load_audio(path, sr: int | None = None, mono: bool = True, offset: float = 0
                max_duration_s: float | None = None, dtype: str = "float32", max_samples: int | None = None) -> tuple[np.ndarray, int]:
     """Decode `path` -> `(y, sr)`: 1-D if `mono`, else `(channels, n)`; resampled to `sr` if given; `AudioError` on bad input.
     `max_samples` refuses, before decoding, a file whose header promises more decoded values (rate x channels x seconds, the
-    seconds capped at `duration` and `max_duration_s` + 1) than that: a tiny many-channel, high-rate file can decode to GBs."""
+    seconds capped at `duration` and `max_duration_s` + 1) than that: a tiny many-channel, high-rate file can decode to GBs.
+    Where the length comes from ffprobe (formats libsndfile cannot read: AAC, MP4, WMA, ...) it is an estimate that a crafted
+    file can understate (concatenated ADTS AAC: a few seconds by the header, hours of audio), so ffmpeg is stopped just past
+    `max_duration_s` and `max_samples` whatever the header says, and both limits are checked on what decoded. An `estimated`
+    length (an MP3 without a frame count) is no promise either way: no truncation check, and the limits hold on what decodes."""
     p = _check_file(path)
     if offset < 0: raise AudioError(f"{p}: offset must be >= 0 (got {offset})")
     if duration is not None and duration <= 0: raise AudioError(f"{p}: duration must be > 0 (got {duration})")
     if sr is not None and int(sr) <= 0: raise AudioError(f"{p}: target sample rate must be positive (got {sr})")
     info = probe(p)
-    known = info.frames > 0 and math.isfinite(info.duration_s)
+    known = info.frames > 0 and math.isfinite(info.duration_s) and not info.estimated
     if max_duration_s is not None and known and info.duration_s > max_duration_s:
         raise AudioError(f"{p}: {info.duration_s:.1f} s is longer than max_duration_s={max_duration_s:g} s")
     if known and offset >= info.duration_s:
         raise AudioError(f"{p}: offset {offset:g} s is at or beyond the end ({info.duration_s:.2f} s)")
+    said = f" (its header says {info.duration_s:.1f} s)" if info.frames > 0 and math.isfinite(info.duration_s) else ""
+    too_big = (f"{info.sr} Hz x {info.channels} channels decodes to more than {(max_samples or 0) * 4 / 1e9:.2f} GB; "
+               "downmix or resample it first (e.g. ffmpeg -ac 2 -ar 44100)")
     if max_samples is not None:
         secs = info.duration_s - offset if known else math.inf
         if duration is not None: secs = min(secs, duration)
         if max_duration_s is not None: secs = min(secs, max_duration_s + 1.0)
         need = info.sr * info.channels * secs
-        if need > max_samples:
+        if math.isfinite(need) and need > max_samples:
             raise AudioError(f"{p}: {info.sr} Hz x {info.channels} channels" + (f" x {secs:.0f} s" if math.isfinite(secs) else "")
                              + f" would decode to {need * 4 / 1e9:.1f} GB (limit {max_samples * 4 / 1e9:.2f} GB); "
                              "downmix or resample it first (e.g. ffmpeg -ac 2 -ar 44100)")
     start = int(round(offset * info.sr))
     want = int(round(duration * info.sr)) if duration is not None else None
     expected = (min(want, info.frames - start) if want is not None else info.frames - start) if known else None
-    if info.backend == "soundfile":
-        y = _decode_sf(p, info, start, -1 if want is None else want)
-    else:
-        lim = duration
-        if max_duration_s is not None and not known: lim = min(duration or math.inf, max_duration_s + 1.0)
-        y = _decode_ffmpeg(p, info, offset, lim)
-        if max_duration_s is not None and not known and y.shape[-1] > max_duration_s * info.sr:
-            raise AudioError(f"{p}: longer than max_duration_s={max_duration_s:g} s")
+    lim = min(duration if duration is not None else math.inf, max_duration_s + 1.0 if max_duration_s is not None else math.inf,
+              (max_samples + info.channels) / (info.sr * info.channels) if max_samples is not None else math.inf)
+    if info.backend == "soundfile":                # a header's exact length was checked above; an estimate is capped here
+        n = want if want is not None else -1
+        if not known and math.isfinite(lim): n = int(math.ceil(lim * info.sr))
+        y = _decode_sf(p, info, start, n)
+    else:                                          # ffprobe's length is an estimate: stop ffmpeg one frame past the limits
+        y = _decode_ffmpeg(p, info, offset, lim if math.isfinite(lim) else None)
+    if max_duration_s is not None and y.shape[-1] > max_duration_s * info.sr:
+        raise AudioError(f"{p}: longer than max_duration_s={max_duration_s:g} s{said}")
+    if max_samples is not None and y.size > max_samples: raise AudioError(f"{p}: {too_big}{said}")
     _check_decoded(p, y, info.sr, expected)
     if mono: y = to_mono(y)
     out_sr = info.sr

@@ -9,12 +9,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from .evaluate import fmt_ci, DIMS
+from .config import DataNotFound
 
 # %% auto #0
-__all__ = ['PUBLISHED', 'TABLE_KEYS', 'TARGETS', 'CURVE_METRICS', 'collect', 'score', 'task_table', 'best_per_task',
-           'stage_times', 'target_table', 'paired_difference', 'add_sklearn_costs', 'search_summary', 'plot_va',
-           'plot_confusion', 'panel_grid', 'plot_learning_curves', 'plot_cost', 'read_curves', 'curve_summary',
-           'curve_trend', 'curve_trends', 'plot_curves']
+__all__ = ['PUBLISHED', 'TABLE_KEYS', 'TARGETS', 'CURVE_METRICS', 'result_row', 'collect', 'settings_as_text', 'score',
+           'task_table', 'best_per_task', 'stage_times', 'target_table', 'paired_difference', 'add_sklearn_costs',
+           'search_summary', 'plot_va', 'plot_confusion', 'panel_grid', 'plot_learning_curves', 'plot_cost',
+           'read_curves', 'curve_summary', 'curve_trend', 'curve_trends', 'plot_curves']
 
 # %% ../nbs/22_benchmark.ipynb #570169d9
 PUBLISHED = [
@@ -38,19 +39,36 @@ PUBLISHED += [
 ]
 
 # %% ../nbs/22_benchmark.ipynb #8211a4b7
+def result_row(name: str, cfg: dict, metrics: dict) -> dict | None:
+    """One model's row of `collect`'s frame from its resolved config and its metrics: the settings (dataset, task, label
+    scheme, model, family, features, protocol, profile, validate) and every metric; `None` for a run that was skipped. The
+    class list that classification metrics carry under `labels` is renamed `classes`: `labels` is the scheme."""
+    if metrics.get("skipped"): return None
+    m = dict(metrics)
+    if "labels" in m: m["classes"] = m.pop("labels")
+    return {"name": name, **{k: cfg.get(k) for k in ("dataset", "task", "labels", "model", "family", "features", "protocol",
+                                                      "profile", "validate")}, **m}
+
 def collect(models_dir="models") -> pd.DataFrame:
-    """One row per trained model: its settings (dataset, task, label scheme, model, features, protocol, profile) and every
-    metric. The class list that classification metrics carry under `labels` is renamed `classes`: `labels` is the scheme."""
+    """One row per trained model under `models_dir` (`result_row` of each folder's `config.json` and `metrics.json`);
+    `DataNotFound` naming what to run when there is none (a fresh clone's `models/`)."""
     rows = []
     for d in sorted(Path(models_dir).glob("*/")):
         if not (d/"metrics.json").exists() or not (d/"config.json").exists(): continue
-        cfg, m = json.loads((d/"config.json").read_text()), json.loads((d/"metrics.json").read_text())
-        if m.get("skipped"): continue
-        if "labels" in m: m["classes"] = m.pop("labels")
-        rows.append({"name": d.name, "dataset": cfg.get("dataset"), "task": cfg.get("task"), "labels": cfg.get("labels"),
-                     "model": cfg.get("model"), "family": cfg.get("family"), "features": cfg.get("features"),
-                     "protocol": cfg.get("protocol"), "profile": cfg.get("profile"), "validate": cfg.get("validate"), **m})
+        row = result_row(d.name, json.loads((d/"config.json").read_text()), json.loads((d/"metrics.json").read_text()))
+        if row is not None: rows.append(row)
+    if not rows:
+        raise DataNotFound(f"{models_dir}: no trained model here (a folder with config.json and metrics.json). `make repro` "
+                           "trains the synthetic default's models, `make repro-real` the real data's; "
+                           "`mer.results.committed()` reads the figures the repository commits without them")
     return pd.DataFrame(rows)
+
+def settings_as_text(df: pd.DataFrame) -> pd.DataFrame:
+    "A copy of `df` with list-valued settings (a model reading several feature stores) joined by '+', so tables can group on them."
+    df = df.copy()
+    for c in df.columns:
+        if df[c].map(lambda v: isinstance(v, list)).any(): df[c] = df[c].map(lambda v: "+".join(map(str, v)) if isinstance(v, list) else v)
+    return df
 
 # %% ../nbs/22_benchmark.ipynb #b6226ff8
 def _rmse_kind(row) -> str:

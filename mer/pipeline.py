@@ -13,9 +13,9 @@ from .models.registry import get_model_info
 from .train import Task, resolve_config, run_experiment, save_run, class_targets, pad_songs, pool_sequence, SPLIT_PROTOCOLS
 
 # %% auto #0
-__all__ = ['CURVE_DIRS', 'active_dataset', 'feature_audio_index', 'store_path', 'feature_config', 'extract_representation',
-           'load_folds', 'select_columns', 'build_task', 'section_params', 'entry_task', 'train_from_params',
-           'curve_from_params']
+__all__ = ['METRICS_DIRS', 'CURVE_DIRS', 'active_dataset', 'feature_audio_index', 'store_path', 'feature_config',
+           'extract_representation', 'load_folds', 'select_columns', 'build_task', 'section_params', 'entry_task',
+           'train_from_params', 'curve_from_params']
 
 # %% ../nbs/29_pipeline.ipynb #3f479e18
 def active_dataset(P: dict):
@@ -268,12 +268,15 @@ def entry_task(name: str, P: dict | None = None, section: str = "models") -> tup
     ds = active_dataset(P) if cfg["dataset"] == get(P, "data.dataset") else __import__("mer.data.datasets", fromlist=["x"]).load_dataset(cfg["dataset"], P)
     return cfg, build_task(cfg, ds, P)
 
+METRICS_DIRS = {"models": "metrics/models", "real.models": "metrics/real"}   # params section -> the folder its train stages
+                                                                              # write metrics to (one per DVC pipeline)
+
 def train_from_params(name: str, P: dict | None = None, section: str = "models", dvclive: bool = True,
                       models_dir: str = "models", metrics_dir: str | None = None, extra: dict | None = None) -> dict:
     """Train and evaluate entry `name` of `section` (`models` or `real.models`); write its artefacts; return its metrics.
     `dvclive=False` logs no DVCLive curves (the training log is in `train_log.tsv` either way; for machines without dvc);
-    the model folder goes to `<models_dir>/<name>/`, the metrics to `<metrics_dir>/<name>.json` (default `metrics/models`
-    for `models`, `metrics/real` otherwise), with `extra` (e.g. the backend and device) added to them."""
+    the model folder goes to `<models_dir>/<name>/`, the metrics to `<metrics_dir>/<name>.json` (default `METRICS_DIRS[section]`:
+    `metrics/models` for `models`, `metrics/real` otherwise), with `extra` (e.g. the backend and device) added to them."""
     cfg, task = entry_task(name, P, section)
     info = get_model_info(cfg["model"])
     live = None
@@ -307,7 +310,7 @@ def train_from_params(name: str, P: dict | None = None, section: str = "models",
                               epochs_run_total=int(len(res["history"])))
     res["metrics"].update(extra or {})
     out = save_run(resolve(f"{models_dir}/{name}"), cfg, task, res, extra={"family": info.family})
-    mdir = metrics_dir or ("metrics/models" if section == "models" else "metrics/real")   # one folder per DVC pipeline
+    mdir = metrics_dir or METRICS_DIRS.get(section, METRICS_DIRS["real.models"])
     write_json(resolve(f"{mdir}/{name}.json"), {k: v for k, v in res["metrics"].items() if not isinstance(v, (list, dict, np.ndarray))})
     return res["metrics"]
 

@@ -4,13 +4,13 @@
 
 # %% ../nbs/30_predict.ipynb #af1f8285
 from __future__ import annotations
-import importlib, importlib.util, json, math, os, threading, time
+import importlib, importlib.util, json, os, threading, time
 from pathlib import Path
 from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 from .config import resolve, write_json, write_csv, atomic_path, load_params, get
-from .audio import AudioError, load_audio, probe, AUDIO_EXTS
+from .audio import AudioError, load_audio, AUDIO_EXTS
 
 # %% auto #0
 __all__ = ['MODEL_FILES', 'CURVE_HOP_S', 'DEAM_START_S', 'MAX_DECODED_SAMPLES', 'MIN_DURATION_S', 'MAX_AMPLITUDE', 'MUSICNN_KEYS',
@@ -134,28 +134,14 @@ MAX_AMPLITUDE = 1e6     # float samples beyond this (120 dB above full scale) ar
 
 def decode(path, max_duration_s: float | None = None, max_samples: int | None = MAX_DECODED_SAMPLES) -> tuple[np.ndarray, int]:
     """Decode `path` once at its native rate: `(channels, n)` float32 and the rate (`AudioError` naming the file on bad input).
-    A file whose header promises more than `max_samples` decoded values (rate x channels x seconds; the seconds capped at
-    `max_duration_s` + 1) is refused before decoding (`load_audio`'s check): a tiny upload of 8-channel 384 kHz FLAC silence
-    would otherwise take gigabytes. Where the length comes from ffprobe (formats libsndfile cannot read: AAC, MP4, WMA, ...)
-    it is an estimate that a crafted file can understate (concatenated ADTS AAC: a few seconds of header, hours of audio), so
-    ffmpeg is stopped one frame past either limit and the decoded length is checked too. Audio shorter than `MIN_DURATION_S`
-    (a header with a few samples) is refused, since short clips are zero-padded to the network's input and a near-empty file
-    would still get a confident-looking prediction; so are float samples beyond `MAX_AMPLITUDE`."""
-    info = probe(path)
-    cap = None                                     # seconds ffmpeg may decode, whatever the header says
-    if info.backend != "soundfile":
-        per_s = info.sr * info.channels
-        cap = min(max_duration_s + 1.0 if max_duration_s is not None else math.inf,
-                  (max_samples + info.channels) / per_s if max_samples is not None else math.inf)
-        cap = cap if math.isfinite(cap) else None
-    y, sr = load_audio(path, sr=None, mono=False, duration=cap, max_duration_s=max_duration_s, max_samples=max_samples)
+    `load_audio` enforces `max_duration_s` and `max_samples` (rate x channels x seconds): from the header before decoding (a
+    tiny upload of 8-channel 384 kHz FLAC silence would otherwise take gigabytes), and on what decoded where the length is
+    ffprobe's estimate, which a crafted file can understate (concatenated ADTS AAC: a few seconds by the header, hours of
+    audio). Audio shorter than `MIN_DURATION_S` (a header with a few samples) is refused, since short clips are zero-padded
+    to the network's input and a near-empty file would still get a confident-looking prediction; so are float samples beyond
+    `MAX_AMPLITUDE`."""
+    y, sr = load_audio(path, sr=None, mono=False, max_duration_s=max_duration_s, max_samples=max_samples)
     y = y[None] if y.ndim == 1 else y
-    said = f" (its header says {info.duration_s:.1f} s)" if math.isfinite(info.duration_s) else ""
-    if max_duration_s is not None and y.shape[-1] > max_duration_s * sr:
-        raise AudioError(f"{path}: longer than max_duration_s={max_duration_s:g} s{said}")
-    if max_samples is not None and y.size > max_samples:
-        raise AudioError(f"{path}: decodes to more than {max_samples * 4 / 1e9:.2f} GB ({sr} Hz x {y.shape[0]} channels){said}; "
-                         "downmix or resample it first (e.g. ffmpeg -ac 2 -ar 44100)")
     if y.shape[-1] < MIN_DURATION_S * sr:
         raise AudioError(f"{path}: only {y.shape[-1]} samples ({y.shape[-1] / sr:.3f} s) of audio; at least {MIN_DURATION_S} s is needed")
     peak = float(np.abs(y).max())

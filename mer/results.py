@@ -4,29 +4,19 @@
 
 # %% ../nbs/23_results.ipynb #9a5cb586
 from __future__ import annotations
-import json, tempfile
+import json
 from pathlib import Path
 import pandas as pd
 from .config import load_params, get, resolve, DataNotFound
 from .train import resolve_config
-from .pipeline import section_params
+from .pipeline import section_params, METRICS_DIRS
 from .models.registry import get_model_info
-from .benchmark import collect
+from .benchmark import result_row, settings_as_text
 
 # %% auto #0
-__all__ = ['METRICS_DIRS', 'settings_as_text', 'committed']
+__all__ = ['committed']
 
 # %% ../nbs/23_results.ipynb #b06bf0f1
-METRICS_DIRS = {"models": "metrics/models", "real.models": "metrics/real"}   # params section -> the folder its train stages
-                                                                              # write metrics to (one per DVC pipeline)
-
-def settings_as_text(df: pd.DataFrame) -> pd.DataFrame:
-    "A copy of `df` with list-valued settings (a model reading several feature stores) joined by '+', so tables can group on them."
-    df = df.copy()
-    for c in df.columns:
-        if df[c].map(lambda v: isinstance(v, list)).any(): df[c] = df[c].map(lambda v: "+".join(map(str, v)) if isinstance(v, list) else v)
-    return df
-
 def _read_metrics(f: Path) -> dict:
     try: m = json.loads(f.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e: raise ValueError(f"{f}: not a metrics file ({e})") from None
@@ -36,27 +26,25 @@ def _read_metrics(f: Path) -> dict:
 def committed(params_file="params.yaml", sections=("models", "real.models"), metrics_dirs: dict | None = None) -> pd.DataFrame:
     """One row per model of the params `sections` whose metrics the repository commits (`metrics/models/<name>.json`,
     `metrics/real/<name>.json`), with its settings resolved from `params_file`: `mer.benchmark.collect`'s frame, list-valued
-    settings as text, without any model folder. Entries not trained yet (no metrics file) are left out; `metrics_dirs`
+    settings as text (`mer.benchmark.settings_as_text`), without any model folder. Entries not trained yet (no metrics file) are left out; `metrics_dirs`
     overrides a section's folder."""
     if isinstance(sections, str): sections = [s.strip() for s in sections.split(",") if s.strip()]
     dirs = {**METRICS_DIRS, **(metrics_dirs or {})}
     bad = [s for s in sections if s not in dirs]
     if bad: raise ValueError(f"unknown params section(s) {bad}: use {sorted(dirs)} (or give their folders in metrics_dirs)")
     P = load_params(params_file)
-    with tempfile.TemporaryDirectory(prefix="mer-committed-") as tmp:   # a models/ layout of the committed metrics, for collect
-        work = Path(tmp)
-        for sec in sections:
-            Ps = section_params(P, sec)
-            for name in get(P, sec, None) or {}:
-                f = resolve(dirs[sec])/f"{name}.json"
-                if not f.is_file(): continue
-                if (work/name).exists(): raise ValueError(f"model {name!r} is an entry of more than one of the sections {list(sections)}")
-                m, cfg = _read_metrics(f), resolve_config(name, Ps)
-                (work/name).mkdir()
-                (work/name/"config.json").write_text(json.dumps({**cfg, "family": get_model_info(cfg["model"]).family}))
-                (work/name/"metrics.json").write_text(json.dumps(m))
-        df = collect(work)
-    if df.empty:
+    rows, seen = [], set()
+    for sec in sections:
+        Ps = section_params(P, sec)
+        for name in get(P, sec, None) or {}:
+            f = resolve(dirs[sec])/f"{name}.json"
+            if not f.is_file(): continue
+            if name in seen: raise ValueError(f"model {name!r} is an entry of more than one of the sections {list(sections)}")
+            seen.add(name)
+            m, cfg = _read_metrics(f), resolve_config(name, Ps)
+            row = result_row(name, {**cfg, "family": get_model_info(cfg["model"]).family}, m)
+            if row is not None: rows.append(row)
+    if not rows:
         raise DataNotFound(f"no committed metrics for the entries of {list(sections)} in {params_file} "
                            f"(looked in {', '.join(str(resolve(dirs[s])) for s in sections)})")
-    return settings_as_text(df)
+    return settings_as_text(pd.DataFrame(rows))

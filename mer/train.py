@@ -18,8 +18,8 @@ from . import evaluate as ev
 __all__ = ['PROFILES', 'TRAIN_DEFAULTS', 'SEARCH_COLUMNS', 'SPLIT_PROTOCOLS', 'resolve_config', 'class_targets', 'pad_songs',
            'eval_crops', 'pool_sequence', 'augment_crop', 'make_train_dataset', 'Fitted', 'standardization_stats',
            'with_standardization', 'fit_keras', 'predict_keras', 'fit_sklearn', 'grid_edges', 'search_log', 'Task',
-           'training_data', 'refit_epochs', 'refit_all', 'fold_labels', 'fold_impute', 'run_experiment', 'take_rows',
-           'learning_curve', 'save_run']
+           'training_data', 'refit_epochs', 'refit_all', 'fold_labels', 'fold_impute', 'score_tested', 'run_experiment',
+           'take_rows', 'learning_curve', 'save_run']
 
 # %% ../nbs/20_train.ipynb #ab7626c9
 PROFILES = ("quick", "full")
@@ -470,6 +470,27 @@ def fold_impute(task: Task, fit_rows: np.ndarray) -> Task:
     fill = lambda a: np.where(np.isnan(a), med, a)
     return dataclasses.replace(task, X=fill(X), aug=None if aug is None else {**task.aug, "X": fill(aug["X"])})
 
+def score_tested(task: Task, preds: np.ndarray, y_true: np.ndarray, tested: np.ndarray, n_boot: int = 1000, seed: int = 0) -> dict:
+    """The metrics of the `tested` rows, pooled over the test parts: accuracy, macro-F1, per-class precision/recall/F1 and
+    the confusion matrix (`classes`; predicted class: the largest of `preds`' columns), or R2, RMSE, Pearson r and CCC per
+    dimension (and at 2 Hz MediaEval's per-song averages), with percentile bootstrap 95% CIs of the headline figures from
+    `n_boot` resamples of the task's artists (else songs) whole; `n_boot=0`: point figures only. `y_true`: each row's target
+    as its fold defined it (`run_experiment`'s)."""
+    m = np.asarray(tested, bool)
+    unit = task.inner_groups if task.inner_groups is not None else task.groups     # the bootstrap's unit: artist, else song
+    unit = None if unit is None else unit[m]
+    if task.kind == "classes":
+        yp = np.array(task.classes, dtype=object)[preds[m].argmax(1)]
+        metric_fn = lambda a, b: ev.classification_metrics(a, b, labels=task.classes)
+        return ev.with_ci(metric_fn, y_true[m].astype(object), yp, keys=["accuracy", "macro_f1"], n_boot=n_boot, seed=seed, groups=unit)
+    keys = [f"{d}_{k}" for d in ev.DIMS for k in ("r2", "rmse", "r", "ccc")]
+    metrics = ev.with_ci(ev.regression_metrics, y_true[m], preds[m], keys=keys, n_boot=n_boot, seed=seed, groups=unit)
+    if task.kind == "dynamic":
+        df = pd.DataFrame({"song_id": task.groups[m], "valence": y_true[m, 0], "arousal": y_true[m, 1],
+                           "valence_pred": preds[m, 0], "arousal_pred": preds[m, 1]})
+        metrics.update(ev.song_averages(df, n_boot=n_boot, seed=seed, groups=unit))   # MediaEval
+    return metrics
+
 def run_experiment(cfg: dict, task: Task, live=None) -> dict:
     """Train and evaluate under the configured protocol. Returns dict(metrics, predictions, tested, models (one per fold), history,
     seconds, head, final (the `refit_all` model, else None), refit (what the refit did, for config.json), y_true (each tested
@@ -509,22 +530,7 @@ def run_experiment(cfg: dict, task: Task, live=None) -> dict:
             else: p = f.model.predict(task.subset(te)["X"])
         preds[te] = p; tested |= te; fitted_models.append(f); secs += f.seconds
     task = whole
-    m = tested
-    unit = task.inner_groups if task.inner_groups is not None else task.groups     # the bootstrap's unit: artist, else song
-    unit = None if unit is None else unit[m]
-    if task.kind == "classes":
-        yp = np.array(task.classes, dtype=object)[preds[m].argmax(1)]
-        metric_fn = lambda a, b: ev.classification_metrics(a, b, labels=task.classes)
-        metrics = ev.with_ci(metric_fn, y_true[m].astype(object), yp, keys=["accuracy", "macro_f1"], n_boot=int(cfg.get("n_boot", 1000)), seed=cfg["seed"],
-                             groups=unit)
-    else:
-        keys = [f"{d}_{k}" for d in ev.DIMS for k in ("r2", "rmse", "r", "ccc")]
-        metrics = ev.with_ci(ev.regression_metrics, task.Y[m], preds[m], keys=keys, n_boot=int(cfg.get("n_boot", 1000)),
-                             seed=cfg["seed"], groups=unit)
-        if task.kind == "dynamic":
-            df = pd.DataFrame({"song_id": task.groups[m], "valence": task.Y[m, 0], "arousal": task.Y[m, 1],
-                               "valence_pred": preds[m, 0], "arousal_pred": preds[m, 1]})
-            metrics.update(ev.song_averages(df, n_boot=int(cfg.get("n_boot", 1000)), seed=cfg["seed"], groups=unit))   # MediaEval
+    metrics = score_tested(task, preds, y_true, tested, n_boot=int(cfg.get("n_boot", 1000)), seed=cfg["seed"])
     metrics.update(n_folds=len(parts), train_seconds=round(secs, 2))
     history = pd.concat(hists, ignore_index=True) if hists else pd.DataFrame()
     if "edge" in history and (history.edge != "").any():
@@ -598,10 +604,7 @@ def learning_curve(cfg: dict, task: Task, fractions=(0.25, 0.5, 0.75, 1.0), repe
                 t = rows[res["tested"]]
                 preds[t], y_true[t], tested[t] = res["predictions"][res["tested"]], res["y_true"][res["tested"]], True
                 n_train.append(len(keep))
-            if task.kind == "classes":
-                m = ev.classification_metrics(y_true[tested].astype(object),
-                                              np.array(task.classes, dtype=object)[preds[tested].argmax(1)], labels=task.classes)
-            else: m = ev.regression_metrics(task.Y[tested], preds[tested])
+            m = score_tested(task, preds, y_true, tested, n_boot=0)
             out.append({"fraction": frac, "repeat": r, "n_train": float(np.mean(n_train)), "n_test": int(tested.sum()),
                         "grid_edge_parts": edges,
                         **{k: v for k, v in m.items() if isinstance(v, float) and k not in ("n", "n_dropped_nan")}})
