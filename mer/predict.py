@@ -4,7 +4,7 @@
 
 # %% ../nbs/30_predict.ipynb #af1f8285
 from __future__ import annotations
-import importlib, importlib.util, json, os, threading, time
+import importlib, importlib.util, json, os, re, threading, time
 from pathlib import Path
 from typing import Iterable, Sequence
 import numpy as np
@@ -54,7 +54,7 @@ def _best_names(benchmark) -> list[str]:
     rows = ([dict(v, task=v.get("task", k)) for k, v in best.items() if isinstance(v, dict)] if isinstance(best, dict)
             else [b for b in best if isinstance(b, dict)])
     def key(r):
-        t = str(r.get("task", "")); kind = t.split(":")[-1].strip().split(" ")[0]
+        t = str(r.get("task", "")); kind = re.match(r"\s*([a-z]*)", t.split(":")[-1]).group(1)   # "deam-shared: dynamic, cv" -> dynamic
         order = _TASK_ORDER.get(kind, 3)
         return (order >= 2, "synthetic" in t, order)
     return [str(r["model"]) for r in sorted(rows, key=key) if r.get("model")]
