@@ -36,3 +36,17 @@ def test_report_names_the_model_without_a_local_path(tmp_path):
     (m/"metrics.json").write_text("{broken")                # a report is still written, without the missing facts
     assert bp.model_facts(m)["n_songs"] is None and bp.model_facts(tmp_path/"gone")["model"] is None
     assert bp._shown(ROOT/"models"/"x") == "models/x" and bp._shown(m) == "some_model"
+
+def test_ours_scores_a_va_model_by_thresholds_and_a_quadrant_model_by_its_quadrants():
+    "`mer predict --model fourq_fusion4_linear` gives quadrants and no valence/arousal: scored by them, not a crash on None."
+    v, a, y, g = _clips()
+    va = [dict(status="ok", valence=float(x), arousal=float(z), quadrant=None) for x, z in zip(v + 0.6, a + 0.6)]
+    f1, f1_zero, how = bp.ours_f1(va, y, g)
+    assert (f1, how) == (1.0, "valence/arousal thresholds") and f1_zero < 0.5       # every output positive: fixed 0 says Q1
+    q = [dict(status="ok", valence=None, arousal=None, quadrant=str(c)) for c in y]
+    q[0] = dict(status="error", error="corrupt")                                     # a failed clip counts as wrong
+    f1q, f1q_zero, howq = bp.ours_f1(q, y, g)
+    assert howq == "the model's own quadrants" and f1q == f1q_zero and 0.99 < f1q < 1.0
+    import pytest
+    with pytest.raises(SystemExit, match="neither valence/arousal nor quadrants"):
+        bp.ours_f1([dict(status="ok", valence=None, arousal=None, quadrant=None)] * len(y), y, g)
