@@ -78,6 +78,8 @@ def model_facts(mdir: Path) -> dict:
     return {"name": Path(mdir).name, "model": cfg.get("model"), "task": cfg.get("task"), "dataset": cfg.get("dataset"),
             "features": "+".join(feats) if isinstance(feats, list) else feats, "n_songs": m.get("n_songs")}
 
+QUADRANTS = ["Q1", "Q2", "Q3", "Q4"]
+
 def fitted_f1(v: np.ndarray, a: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int = 5, seed: int = 0) -> tuple[float, np.ndarray]:
     "Quadrant macro-F1 with the valence/arousal thresholds fitted on training folds (artist-grouped), pooled over held-out folds."
     from sklearn.model_selection import GroupKFold
@@ -91,9 +93,7 @@ def fitted_f1(v: np.ndarray, a: np.ndarray, y: np.ndarray, groups: np.ndarray, f
     for tr, te in GroupKFold(n_splits=min(folds, len(np.unique(groups)))).split(v, y, groups):
         tv, ta = best_t(v[tr], vs[tr]), best_t(a[tr], as_[tr])
         pred[te] = quadrant(v[te] - tv, a[te] - ta)
-    return float(f1_score(y, pred.astype(str), average="macro", labels=["Q1", "Q2", "Q3", "Q4"])), pred
-
-QUADRANTS = ["Q1", "Q2", "Q3", "Q4"]
+    return float(f1_score(y, pred.astype(str), average="macro", labels=QUADRANTS)), pred
 
 def ours_f1(res: list[dict], y: np.ndarray, groups: np.ndarray, seed: int = 0) -> tuple[float, float, str]:
     """`mer predict` results -> (macro-F1 with thresholds fitted in-fold, macro-F1 at fixed 0 thresholds, how). A valence/arousal
@@ -139,7 +139,8 @@ def main(argv=None) -> int:
         note = f"{e} -- using a tiny demo model trained on SYNTHETIC songs: its F1 means nothing, its timings are a lower bound"
         print("NOTE:", note, file=sys.stderr)
         if not (mdir/"config.json").exists(): make_demo_model(mdir)
-    if model_facts(mdir)["dataset"] == "fourq":
+    facts = model_facts(mdir)
+    if facts["dataset"] == "fourq":
         note = (f"{mdir.name} was trained on the 4Q dataset these clips come from: its F1 here is (largely) in-sample, "
                 "not a test figure (the benchmark's cross-validated one is); its timings stand")
         print("NOTE:", note, file=sys.stderr)
@@ -181,7 +182,7 @@ def main(argv=None) -> int:
     print("latency_s: one 30-s clip after load, decode included (median); s_per_clip: folder throughput; macro_f1_fitted: thresholds "
           "fitted on training folds (artist-grouped 5-fold); macro_f1_zero: fixed thresholds (0 for ours, 0.5 for VibeNet)")
     write_json(resolve(a.out), {"rows": rows, "n_clips": len(paths), "cpu_count": os.cpu_count(), "note": note, "vibenet_note": vib_note,
-                                "model_dir": _shown(mdir), "model": model_facts(mdir), "target_s_per_clip": 0.2})
+                                "model_dir": _shown(mdir), "model": facts, "target_s_per_clip": 0.2})
     print(f"wrote {a.out}", file=sys.stderr)
     return 0
 
