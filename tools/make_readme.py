@@ -47,7 +47,9 @@ def times_md(b: dict) -> str:
     t = b.get("stage_minutes") or {}
     if not t: return ""
     what = {"dvc.lock": "synthetic default", "real/dvc.lock": "real data (4Q, DEAM)"}
-    parts = [f"{what.get(lock, lock)} (`{lock}`) {m['total']} min ({', '.join(f'{g} {v}' for g, v in m.items() if g != 'total')})" for lock, m in t.items()]
+    by = b.get("stage_minutes_by_dataset") or {}
+    parts = [f"{what.get(lock, lock)} (`{lock}`) {m['total']} min ({', '.join(f'{g} {v}' for g, v in m.items() if g != 'total')}"
+             + (f"; by dataset: {', '.join(f'{d} {v}' for d, v in by[lock].items())}" if by.get(lock) else "") + ")" for lock, m in t.items()]
     return (f"\n{str(b.get('profile', '?')).capitalize()}-profile time from scratch on the machine that ran them (" + str(b.get("cpus", "?")) + " CPUs; the stage notebooks' papermill "
             "durations, last run of each stage, DVC's hashing not counted): " + "; ".join(parts) + ".\n")
 
